@@ -1,0 +1,117 @@
+from django.contrib import admin
+
+from . import models
+from .admin_base import HistoryAdmin
+
+admin.site.site_header = "Rx Workflow Hub administration"
+admin.site.site_title = "Rx Workflow Hub"
+
+
+@admin.register(models.Facility)
+class FacilityAdmin(HistoryAdmin):
+    list_display = ["code", "name", "kind", "phone"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(models.Pharmacy)
+class PharmacyAdmin(HistoryAdmin):
+    list_display = ["name", "ncpdp_id", "npi", "phone", "outbound_transport", "is_active"]
+    search_fields = ["name", "ncpdp_id", "npi"]
+    list_filter = ["outbound_transport", "is_active"]
+
+
+@admin.register(models.Prescriber)
+class PrescriberAdmin(HistoryAdmin):
+    list_display = ["last_name", "first_name", "credentials", "npi", "dea_number", "is_veterinarian", "practice"]
+    search_fields = ["last_name", "first_name", "npi", "dea_number", "state_license_number"]
+    list_filter = ["is_veterinarian", "practice"]
+
+
+class AllergyInline(admin.TabularInline):
+    model = models.Allergy
+    extra = 0
+
+
+class CoverageInline(admin.TabularInline):
+    model = models.Coverage
+    extra = 0
+
+
+@admin.register(models.Patient)
+class PatientAdmin(HistoryAdmin):
+    list_display = ["last_name", "first_name", "mrn", "facility", "birth_date", "species", "phone", "consent_to_messages"]
+    search_fields = ["last_name", "first_name", "mrn", "phone", "email", "owner_last_name"]
+    list_filter = ["facility", "species", "contact_preference", "consent_to_messages"]
+    autocomplete_fields = ["preferred_pharmacy", "primary_prescriber"]
+    inlines = [AllergyInline, CoverageInline]
+
+
+@admin.register(models.Drug)
+class DrugAdmin(HistoryAdmin):
+    list_display = ["name", "strength", "dose_form", "ndc", "rxcui", "dea_schedule", "therapeutic_class",
+                    "is_maintenance", "is_high_alert", "is_urgent", "species"]
+    search_fields = ["name", "ndc", "rxcui"]
+    list_filter = ["dea_schedule", "therapeutic_class", "is_maintenance", "is_high_alert", "is_urgent", "species"]
+
+
+class FillInline(admin.TabularInline):
+    model = models.Fill
+    extra = 0
+    fields = ["fill_date", "quantity", "days_supply", "pharmacy", "status"]
+
+
+@admin.register(models.Prescription)
+class PrescriptionAdmin(HistoryAdmin):
+    list_display = ["id", "patient", "drug", "prescriber", "status", "refills_remaining", "refills_authorized",
+                    "written_date", "expiration_date"]
+    list_filter = ["status", "dea_schedule"]
+    search_fields = ["rx_number", "patient__last_name", "patient__mrn", "drug__name"]
+    autocomplete_fields = ["patient", "prescriber", "drug", "pharmacy"]
+    list_select_related = ["patient", "drug", "prescriber"]
+    readonly_fields = ["dea_schedule"]
+    inlines = [FillInline]
+
+
+@admin.register(models.Fill)
+class FillAdmin(HistoryAdmin):
+    list_display = ["prescription", "fill_date", "quantity", "days_supply", "pharmacy", "status"]
+    list_filter = ["status"]
+    autocomplete_fields = ["prescription", "pharmacy"]
+    list_select_related = ["prescription__drug", "pharmacy"]
+
+
+@admin.register(models.Allergy)
+class AllergyAdmin(HistoryAdmin):
+    list_display = ["patient", "substance", "drug_class", "severity", "status", "source"]
+    list_filter = ["status", "severity", "source"]
+    search_fields = ["substance", "patient__last_name"]
+    autocomplete_fields = ["patient"]
+
+
+@admin.register(models.Diagnosis)
+class DiagnosisAdmin(HistoryAdmin):
+    list_display = ["patient", "code", "description", "status"]
+    search_fields = ["code", "description", "patient__last_name"]
+    autocomplete_fields = ["patient"]
+
+
+@admin.register(models.Coverage)
+class CoverageAdmin(HistoryAdmin):
+    list_display = ["patient", "payer_name", "bin", "pcn", "group", "priority", "is_active"]
+    search_fields = ["payer_name", "bin", "member_id", "patient__last_name"]
+    autocomplete_fields = ["patient"]
+
+
+@admin.register(models.LabResult)
+class LabResultAdmin(HistoryAdmin):
+    list_display = ["patient", "loinc_code", "name", "value", "unit", "abnormal_flag", "collected_at"]
+    list_filter = ["abnormal_flag"]
+    search_fields = ["loinc_code", "name", "patient__last_name"]
+    autocomplete_fields = ["patient"]
+
+
+@admin.register(models.Encounter)
+class EncounterAdmin(HistoryAdmin):
+    list_display = ["patient", "date", "kind", "prescriber"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["patient", "prescriber"]

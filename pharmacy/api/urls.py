@@ -1,0 +1,22 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("patients", views.PatientViewSet, basename="patient")
+router.register("prescribers", views.PrescriberViewSet, basename="prescriber")
+router.register("pharmacies", views.PharmacyViewSet, basename="pharmacy")
+router.register("drugs", views.DrugViewSet, basename="drug")
+router.register("prescriptions", views.PrescriptionViewSet, basename="prescription")
+router.register("fills", views.FillViewSet, basename="fill")
+router.register("allergies", views.AllergyViewSet, basename="allergy")
+router.register("diagnoses", views.DiagnosisViewSet, basename="diagnosis")
+router.register("coverages", views.CoverageViewSet, basename="coverage")
+router.register("lab-results", views.LabResultViewSet, basename="labresult")
+router.register("encounters", views.EncounterViewSet, basename="encounter")
+
+urlpatterns = [
+    path("auth/token/", views.ObtainTokenView.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]

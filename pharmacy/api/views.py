@@ -1,0 +1,134 @@
+"""CRUD endpoints for the core domain. Writes go through the serializers' history-stamping
+save; deletes are refused (records are corrected or deactivated, never erased)."""
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pharmacy import filters, models, selectors
+from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
+
+from . import serializers as s
+
+READ_ALL = {PHARMACIST, TECHNICIAN, PRESCRIBER, ADMIN, INTEGRATOR}
+STAFF_WRITE = {PHARMACIST, TECHNICIAN, ADMIN, INTEGRATOR}
+CLINICAL_WRITE = {PHARMACIST, ADMIN, INTEGRATOR}
+
+
+class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """List, retrieve, create, update (no delete: history must stay whole)."""
+
+    allowed_roles = {"read": READ_ALL, "write": STAFF_WRITE}
+    ordering = ["id"]
+
+
+class PatientViewSet(RecordViewSet):
+    serializer_class = s.PatientSerializer
+    filterset_class = filters.PatientFilter
+    search_fields = ["last_name", "first_name", "mrn"]
+    ordering_fields = ["last_name", "birth_date", "id", "last_visit_date"]
+
+    def get_queryset(self):
+        return selectors.patient_list(user=self.request.user).order_by("id")
+
+
+class PrescriberViewSet(RecordViewSet):
+    serializer_class = s.PrescriberSerializer
+    queryset = models.Prescriber.objects.select_related("practice").order_by("id")
+    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
+    filterset_fields = ["npi", "dea_number", "last_name", "is_veterinarian", "practice"]
+    search_fields = ["last_name", "first_name", "npi"]
+
+
+class PharmacyViewSet(RecordViewSet):
+    serializer_class = s.PharmacySerializer
+    queryset = models.Pharmacy.objects.order_by("id")
+    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
+    filterset_fields = ["ncpdp_id", "npi", "is_active"]
+    search_fields = ["name", "ncpdp_id"]
+
+
+class DrugViewSet(RecordViewSet):
+    serializer_class = s.DrugSerializer
+    queryset = models.Drug.objects.order_by("id")
+    allowed_roles = {"read": READ_ALL, "write": {PHARMACIST, ADMIN}}
+    filterset_class = filters.DrugFilter
+    search_fields = ["name"]
+
+
+class PrescriptionViewSet(RecordViewSet):
+    serializer_class = s.PrescriptionSerializer
+    queryset = models.Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").order_by("id")
+    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
+    filterset_class = filters.PrescriptionFilter
+
+
+class FillViewSet(RecordViewSet):
+    serializer_class = s.FillSerializer
+    queryset = models.Fill.objects.order_by("id")
+    filterset_fields = ["prescription", "pharmacy", "status", "fill_date"]
+
+
+class AllergyViewSet(RecordViewSet):
+    serializer_class = s.AllergySerializer
+    queryset = models.Allergy.objects.order_by("id")
+    filterset_fields = ["patient", "status", "severity", "drug_class"]
+
+
+class DiagnosisViewSet(RecordViewSet):
+    serializer_class = s.DiagnosisSerializer
+    queryset = models.Diagnosis.objects.order_by("id")
+    filterset_fields = ["patient", "code", "status"]
+
+
+class CoverageViewSet(RecordViewSet):
+    serializer_class = s.CoverageSerializer
+    queryset = models.Coverage.objects.order_by("id")
+    filterset_fields = ["patient", "bin", "pcn", "is_active"]
+
+
+class LabResultViewSet(RecordViewSet):
+    serializer_class = s.LabResultSerializer
+    queryset = models.LabResult.objects.order_by("id")
+    filterset_fields = ["patient", "loinc_code", "abnormal_flag"]
+
+
+class EncounterViewSet(RecordViewSet):
+    serializer_class = s.EncounterSerializer
+    queryset = models.Encounter.objects.order_by("id")
+    filterset_fields = ["patient", "kind", "prescriber", "date"]
+
+
+class ObtainTokenView(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_scope = "anon"
+
+    @extend_schema(
+        request=inline_serializer("TokenRequest", {"username": serializers.CharField(),
+                                                   "password": serializers.CharField()}),
+        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+    )
+    def post(self, request):
+        data = request.data if hasattr(request.data, "get") else {}
+        errors = {}
+        for field in ("username", "password"):
+            if not data.get(field):
+                errors[field] = [serializers.ErrorDetail("This field is required.", code="required")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise serializers.ValidationError(
+                {"password": [serializers.ErrorDetail("Unable to log in with these credentials.",
+                                                      code="invalid_credentials")]}
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key}, status=status.HTTP_200_OK)

@@ -1,0 +1,101 @@
+"""Roles and what each may do. Groups are created by a data migration; permissions are synced
+after every migrate from ROLE_PERMISSIONS so later apps' permissions join without new migrations.
+
+Clinical approvals (refill decisions, PA submission, reconciliation acceptance) need the
+pharmacist role; a technician prepares but never approves.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
+PHARMACIST = "pharmacist"
+TECHNICIAN = "technician"
+PRESCRIBER = "prescriber"
+ADMIN = "admin"
+INTEGRATOR = "integrator"
+ALL_ROLES = (PHARMACIST, TECHNICIAN, PRESCRIBER, ADMIN, INTEGRATOR)
+
+STAFF = frozenset({PHARMACIST, TECHNICIAN, ADMIN})
+CLINICAL = frozenset({PHARMACIST, ADMIN})
+EVERYONE = frozenset(ALL_ROLES)
+
+_CORE_MODELS = ["patient", "prescriber", "pharmacy", "drug", "prescription", "fill", "allergy",
+                "diagnosis", "coverage", "labresult", "encounter", "facility"]
+
+
+def _perms(app: str, models: list[str], actions: tuple[str, ...]) -> set[str]:
+    return {f"{app}.{action}_{model}" for model in models for action in actions}
+
+
+# Model permissions each group gets (Django admin and the API's role checks read the same table).
+ROLE_PERMISSIONS: dict[str, set[str]] = {
+    PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")),
+    TECHNICIAN: _perms("pharmacy", _CORE_MODELS, ("view",))
+    | _perms("pharmacy", ["patient", "fill", "allergy", "diagnosis", "coverage", "labresult", "encounter"],
+             ("add", "change")),
+    PRESCRIBER: _perms("pharmacy", ["patient", "prescription", "fill", "allergy", "diagnosis", "labresult",
+                                    "encounter", "drug"], ("view",)),
+    ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete")),
+    INTEGRATOR: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")),
+}
+
+
+def user_roles(user) -> frozenset[str]:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_rx_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(ADMIN)
+        cached = frozenset(names & set(ALL_ROLES))
+        user._rx_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def require_role(user, *roles: str, action: str = "do this") -> None:
+    """Raise PermissionDenied unless the user holds one of the roles (system actors pass)."""
+    from .actors import SystemActor
+
+    if isinstance(user, SystemActor):
+        return
+    if not has_role(user, *roles):
+        raise PermissionDenied(f"Only {' or '.join(roles)} may {action}.")
+
+
+def role_required(*roles: str):
+    """Decorator for HTML views; records the roles on the view for the security matrix test."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        wrapped.allowed_roles = frozenset(roles)
+        return wrapped
+
+    return decorator
+
+
+def sync_role_permissions(*, verbosity: int = 0) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)

@@ -1,0 +1,64 @@
+"""Reads shared by pages and the API."""
+from __future__ import annotations
+
+import re
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from . import models
+
+
+def patient_search_q(text: str) -> Q:
+    """Name ("smith", "smith, john", "john smith"), MRN, phone digits or e-mail."""
+    text = (text or "").strip()
+    if not text:
+        return Q()
+    query = Q(mrn__iexact=text) | Q(email__iexact=text)
+    digits = re.sub(r"\D", "", text)
+    if len(digits) >= 7 and len(digits) >= len(text.replace(" ", "")) - 4:
+        query |= Q(phone__contains=digits[-10:])
+    if "," in text:
+        last, first = (part.strip() for part in text.split(",", 1))
+        query |= Q(last_name__istartswith=last, first_name__istartswith=first)
+    else:
+        words = text.split()
+        if len(words) >= 2:
+            query |= Q(first_name__istartswith=words[0], last_name__istartswith=words[-1])
+            query |= Q(last_name__istartswith=words[0], first_name__istartswith=words[-1])
+        query |= Q(last_name__istartswith=text) | Q(first_name__istartswith=text)
+        query |= Q(owner_last_name__istartswith=text)
+    return query
+
+
+def patient_list(*, user=None, search: str = "") -> QuerySet[models.Patient]:
+    qs = models.Patient.objects.select_related("facility", "preferred_pharmacy")
+    if search:
+        qs = qs.filter(patient_search_q(search))
+    return qs.order_by("last_name", "first_name", "id")
+
+
+def patient_detail(*, patient_id: int) -> models.Patient:
+    prescriptions = models.Prescription.objects.select_related("drug", "prescriber", "pharmacy").order_by(
+        "status", "-written_date"
+    )
+    fills = models.Fill.objects.select_related("prescription__drug", "pharmacy").order_by("-fill_date")
+    return (
+        models.Patient.objects.select_related("facility", "preferred_pharmacy", "primary_prescriber")
+        .prefetch_related(
+            Prefetch("prescriptions", queryset=prescriptions),
+            Prefetch("allergies", queryset=models.Allergy.objects.order_by("status", "substance")),
+            Prefetch("diagnoses", queryset=models.Diagnosis.objects.order_by("status", "code")),
+            Prefetch("coverages", queryset=models.Coverage.objects.order_by("priority")),
+            Prefetch("lab_results", queryset=models.LabResult.objects.order_by("-collected_at")),
+            Prefetch("encounters", queryset=models.Encounter.objects.select_related("prescriber").order_by("-date")),
+        )
+        .get(pk=patient_id)
+    )
+
+
+def patient_fills(*, patient_id: int, limit: int = 50) -> list[models.Fill]:
+    return list(
+        models.Fill.objects.filter(prescription__patient_id=patient_id)
+        .select_related("prescription__drug", "pharmacy")
+        .order_by("-fill_date", "-id")[:limit]
+    )

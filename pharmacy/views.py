@@ -1,0 +1,36 @@
+"""Base pages: dashboard, patient search, patient page."""
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from . import selectors
+from .dashboard import queue_summaries
+from .models import Patient
+from .roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+
+STAFF_AND_PRESCRIBERS = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
+
+
+@role_required(*STAFF_AND_PRESCRIBERS)
+def dashboard(request):
+    return render(request, "pharmacy/dashboard.html", {"queues": queue_summaries(user=request.user)})
+
+
+@role_required(*STAFF_AND_PRESCRIBERS)
+def patient_search(request):
+    query = request.GET.get("q", "").strip()
+    patients = selectors.patient_list(user=request.user, search=query) if query else Patient.objects.none()
+    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    return render(request, "pharmacy/patient_search.html", {"query": query, "page": page})
+
+
+@role_required(*STAFF_AND_PRESCRIBERS)
+def patient_detail(request, pk: int):
+    try:
+        patient = selectors.patient_detail(patient_id=pk)
+    except Patient.DoesNotExist as exc:
+        raise Http404("No such patient.") from exc
+    fills = selectors.patient_fills(patient_id=pk)
+    return render(request, "pharmacy/patient_detail.html", {"patient": patient, "fills": fills})

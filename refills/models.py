@@ -1,0 +1,1 @@
+"""Refills and renewals models."""
