@@ -3,7 +3,17 @@ from rest_framework.routers import DefaultRouter
 
 from . import views
 
-router = DefaultRouter()
+class APIRootView(DefaultRouter.APIRootView):
+    """The list of API endpoints."""
+
+    allowed_roles = {"read": views.READ_ALL}
+
+
+class Router(DefaultRouter):
+    APIRootView = APIRootView
+
+
+router = Router()
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register("prescribers", views.PrescriberViewSet, basename="prescriber")
 router.register("pharmacies", views.PharmacyViewSet, basename="pharmacy")

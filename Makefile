@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo serve test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Runs the whole application on the embedded defaults (SQLite + django-q2 ORM broker).
+demo: install
+	DJANGO_HTTPS=0 $(PY) manage.py migrate --noinput
+	DJANGO_HTTPS=0 $(PY) manage.py seed_demo --if-empty
+	DJANGO_HTTPS=0 $(PY) manage.py sync_schedules
+	@echo "Open http://$(HOST):$(PORT)/ and log in with a demo user above."
+	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# The whole test suite (unit, API, interop corpus, browser tests with Debian's Chromium).
+test: install
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadgroup
+
+test-fast: install
+	$(PY) -m pytest -p no:cacheprovider -m "not e2e" -x
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -1,0 +1,30 @@
+"""Recurring tasks, declared in code (each app's ``tasks.SCHEDULES``) and synced to django-q2."""
+from __future__ import annotations
+
+from importlib import import_module
+
+APPS = ("pharmacy", "refills", "priorauth", "reconciliation", "audit")
+
+
+def declared_schedules() -> list[dict]:
+    schedules = []
+    for app in APPS:
+        try:
+            module = import_module(f"{app}.tasks")
+        except ModuleNotFoundError:
+            continue
+        schedules.extend(getattr(module, "SCHEDULES", []))
+    return schedules
+
+
+def sync_schedules() -> list[str]:
+    from django_q.models import Schedule
+
+    names = []
+    for spec in declared_schedules():
+        spec = dict(spec)
+        name = spec.pop("name")
+        Schedule.objects.update_or_create(name=name, defaults=spec)
+        names.append(name)
+    Schedule.objects.filter(name__startswith="rxhub:").exclude(name__in=names).delete()
+    return names
