@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-fast lint bench clean
+.PHONY: install browser demo serve test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,13 @@ demo: install
 	@echo "Open http://$(HOST):$(PORT)/ and log in with a demo user above."
 	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (echo "Installing Debian's chromium for browser tests" && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium)
+
 # The whole test suite (unit, API, interop corpus, browser tests with Debian's Chromium).
-test: install
+test: install browser
 	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadgroup
 
 test-fast: install

@@ -235,7 +235,7 @@ def _prescriptions(ctx: DemoContext, actor) -> None:
                 schedule, rng.choice([0, 1, 2, 3, 5, 11]))
         fills = rng.randint(1, refills + 1)
         run_out_offset = rng.randint(-12, 40)
-        last_fill = today + timedelta(days=run_out_offset - days)
+        last_fill = min(today + timedelta(days=run_out_offset - days), today - timedelta(days=rng.randint(0, 3)))
         fill_dates = [last_fill]
         for _ in range(fills - 1):
             gap = days + rng.choice([0, 0, 0, -5, -3, 4, 9, 20])  # early refills and gaps

@@ -20,6 +20,7 @@ from .validators import (
     icd10cm_description,
     normalize_icd10cm,
     normalize_ndc,
+    normalize_phone,
     validate_bin,
     validate_dea_number,
     validate_icd10cm,
@@ -136,6 +137,7 @@ class Prescriber(TimeStamped):
         errors: dict[str, str] = {}
         if self.npi == "":
             self.npi = None
+        self.phone = normalize_phone(self.phone)
         if not self.is_veterinarian and not self.npi:
             errors["npi"] = "An NPI is required for a prescriber in human medicine."
         if self.is_veterinarian and not self.state_license_number:
@@ -218,6 +220,7 @@ class Patient(TimeStamped):
 
     def clean(self) -> None:
         errors = {}
+        self.phone = normalize_phone(self.phone)
         if self.birth_date and self.birth_date > timezone.localdate():
             errors["birth_date"] = "Date of birth cannot be in the future."
         if self.is_animal and not (self.owner_first_name or self.owner_last_name):

@@ -6,6 +6,7 @@ import re
 from django.db.models import Prefetch, Q, QuerySet
 
 from . import models
+from .validators import normalize_phone
 
 
 def patient_search_q(text: str) -> Q:
@@ -15,8 +16,10 @@ def patient_search_q(text: str) -> Q:
         return Q()
     query = Q(mrn__iexact=text) | Q(email__iexact=text)
     digits = re.sub(r"\D", "", text)
-    if len(digits) >= 7 and len(digits) >= len(text.replace(" ", "")) - 4:
-        query |= Q(phone__contains=digits[-10:])
+    if len(digits) >= 10 and len(digits) >= len(text.replace(" ", "")) - 5:
+        query |= Q(phone=normalize_phone(digits))
+    elif len(digits) >= 7 and len(digits) >= len(text.replace(" ", "")) - 2:
+        query |= Q(phone__endswith=f"{digits[-7:-4]}-{digits[-4:]}")
     if "," in text:
         last, first = (part.strip() for part in text.split(",", 1))
         query |= Q(last_name__istartswith=last, first_name__istartswith=first)

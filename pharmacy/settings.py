@@ -190,7 +190,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Rx Workflow Hub <no-r
 
 # Production hardening: on whenever DEBUG is off, unless DJANGO_HTTPS=0 says the server is
 # reached over plain HTTP on a laptop (make demo). `manage.py check --deploy` passes without warnings.
-HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+# Under pytest (which sets PYTEST_VERSION) the live test server speaks plain HTTP.
+PRODUCTION = os.environ.get("DJANGO_ENV") == "production"
+HTTPS = env_bool("DJANGO_HTTPS", PRODUCTION or (not DEBUG and "PYTEST_VERSION" not in os.environ))
 if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True

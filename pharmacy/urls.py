@@ -12,7 +12,7 @@ urlpatterns = [
     path("patients/", views.patient_search, name="patient-search"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("pharmacy.api.urls")),
+    path("api/v1/", include(("pharmacy.api.urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -170,3 +170,15 @@ def validate_loinc(value: str) -> None:
 def validate_rxcui(value: str) -> None:
     if value and not re.fullmatch(r"\d{1,8}", value):
         raise ValidationError("RxCUI must be digits.", code="rxcui_format")
+
+
+def normalize_phone(value: str) -> str:
+    """North American numbers are stored as NNN-NNN-NNNN so a search or an SMS sender
+    (+1 617 555 0100, (617) 555-0100 …) finds them; other numbers are kept as written."""
+    raw = (value or "").strip()
+    digits = re.sub(r"\D", "", raw)
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) == 10:
+        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    return raw

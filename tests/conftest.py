@@ -1,7 +1,6 @@
 """Shared fixtures: users per role, API clients, and plain-HTTP settings for the test server."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -90,5 +89,3 @@ def corpus_files(*parts: str, pattern: str = "*") -> list[Path]:
     base = CORPUS.joinpath(*parts)
     return sorted(p for p in base.rglob(pattern) if p.is_file())
 
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop

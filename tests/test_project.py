@@ -1,0 +1,69 @@
+"""Project-level checks: deploy settings, migrations in step with models, OpenAPI without warnings."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _manage(*args, env=None):
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL", "PYTEST_VERSION")}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**base, **(env or {})}, timeout=300)
+
+
+def test_deploy_check_passes_with_production_environment(tmp_path):
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={
+        "DJANGO_ENV": "production", "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x9#kq2!vL8z@pR4mW7&nB1^tY6*cF3(hJ0)dS5-gA8+eU2=oI4",
+        "DJANGO_ALLOWED_HOSTS": "rx.example.org", "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = _manage("check", env={"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_no_missing_migrations(tmp_path):
+    result = _manage("makemigrations", "--check", "--dry-run",
+                     env={"DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    result = _manage("spectacular", "--file", str(out), "--validate", "--fail-on-warn",
+                     env={"DATABASE_URL": f"sqlite:///{tmp_path}/s.sqlite3"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = out.read_text()
+    for path in ("/api/v1/patients/", "/api/v1/prescriptions/", "/api/v1/lab-results/", "/api/v1/auth/token/"):
+        assert path in text
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("sqlite:///db.sqlite3", ("django.db.backends.sqlite3", str(ROOT / "db.sqlite3"))),
+    ("sqlite:////tmp/x.db", ("django.db.backends.sqlite3", "/tmp/x.db")),
+    ("postgres://rx:secret@db.local:5433/rxhub", ("django.db.backends.postgresql", "rxhub")),
+])
+def test_database_url_parsing(url, expected):
+    from pharmacy.settings import database_from_url
+
+    config = database_from_url(url)
+    assert (config["ENGINE"], config["NAME"]) == expected
+    if "postgres" in url:
+        assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == ("rx", "secret", "db.local", "5433")
+
+
+def test_unknown_database_scheme_is_a_clear_error():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pharmacy.settings import database_from_url
+
+    with pytest.raises(ImproperlyConfigured, match="unsupported scheme"):
+        database_from_url("mysql://x@y/z")
