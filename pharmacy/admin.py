@@ -115,3 +115,23 @@ class EncounterAdmin(HistoryAdmin):
     list_display = ["patient", "date", "kind", "prescriber"]
     list_filter = ["kind"]
     autocomplete_fields = ["patient", "prescriber"]
+
+
+@admin.register(models.OutboxMessage)
+class OutboxMessageAdmin(HistoryAdmin):
+    list_display = ["message_id", "kind", "transport", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "transport", "kind"]
+    search_fields = ["message_id", "dedupe_key", "related_id"]
+    readonly_fields = [f.name for f in models.OutboxMessage._meta.fields]
+    actions = ["resend"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Resend selected messages")
+    def resend(self, request, queryset):
+        from pharmacy.messaging.outbox import outbox_resend
+
+        for message in queryset:
+            outbox_resend(outbox_id=message.pk, actor=request.user)
+        self.message_user(request, f"{queryset.count()} message(s) queued again.")

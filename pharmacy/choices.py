@@ -114,3 +114,18 @@ class OutboundTransport(models.TextChoices):
     FILE = "file", "File outbox folder"
     HTTP = "http", "HTTP POST"
     NONE = "none", "Do not send"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (will retry)"
+    DEAD = "dead", "Dead (gave up)"
+
+
+class Transport(models.TextChoices):
+    FILE = "file", "File outbox folder"
+    HTTP = "http", "HTTP POST"
+    MLLP = "mllp", "HL7 MLLP"
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"

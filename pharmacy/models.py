@@ -531,3 +531,38 @@ class Encounter(TimeStamped):
     def clean(self) -> None:
         if self.date and self.date > timezone.localdate():
             raise ValidationError({"date": "An encounter date cannot be in the future."})
+
+
+class OutboxMessage(models.Model):
+    """An outbound message written in the same transaction as the change that causes it, then
+    delivered by a task with retries. ``message_id`` makes delivery idempotent at the receiver;
+    ``dedupe_key`` makes enqueueing idempotent here (one authorization per approval)."""
+
+    message_id = models.CharField(max_length=64, unique=True)
+    dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    kind = models.CharField(max_length=64, db_index=True, help_text="e.g. ncpdp:RxRenewalResponse, sms:refill-approved")
+    transport = models.CharField(max_length=8, choices=choices.Transport)
+    destination = models.CharField(max_length=500, blank=True, help_text="URL, folder, host:port, e-mail or phone.")
+    credentials_env = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(max_length=100, default="application/xml")
+    subject = models.CharField(max_length=200, blank=True, help_text="E-mail subject (no PHI).")
+    payload = models.TextField()
+    status = models.CharField(max_length=8, choices=choices.OutboxStatus, default=choices.OutboxStatus.PENDING,
+                              db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True)
+    response = models.TextField(blank=True, help_text="What the receiver answered (e.g. NCPDP Status).")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    related_model = models.CharField(max_length=64, blank=True)
+    related_id = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id} ({self.status})"

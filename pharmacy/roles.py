@@ -43,6 +43,19 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
 }
 
 
+def all_role_permissions() -> dict[str, set[str]]:
+    """The core table plus each workflow app's ``<app>/roles.py: ROLE_PERMISSIONS``."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    merged = {role: set(perms) for role, perms in ROLE_PERMISSIONS.items()}
+    for app in ("refills", "priorauth", "reconciliation", "audit"):
+        if find_spec(f"{app}.roles") is not None:
+            for role, perms in import_module(f"{app}.roles").ROLE_PERMISSIONS.items():
+                merged.setdefault(role, set()).update(perms)
+    return merged
+
+
 def user_roles(user) -> frozenset[str]:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
@@ -90,7 +103,7 @@ def role_required(*roles: str):
 def sync_role_permissions(*, verbosity: int = 0) -> None:
     from django.contrib.auth.models import Group, Permission
 
-    for role, perms in ROLE_PERMISSIONS.items():
+    for role, perms in all_role_permissions().items():
         group, _ = Group.objects.get_or_create(name=role)
         wanted = []
         for dotted in perms:

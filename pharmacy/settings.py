@@ -276,6 +276,9 @@ RXHUB = {
     "DEFAULT_FACILITY_CODE": os.environ.get("RXHUB_DEFAULT_FACILITY", "MAIN"),
     "MAX_INBOUND_BYTES": int(os.environ.get("RXHUB_MAX_INBOUND_BYTES", str(5 * 1024 * 1024))),
     "NCPDP_XSD_DIR": os.environ.get("NCPDP_XSD_DIR", ""),
+    "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("RXHUB_OUTBOX_MAX_ATTEMPTS", "8")),
+    "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
+    "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND", "pharmacy.messaging.transports.ConsoleSmsBackend"),
 }
 
 # History: change reasons can be long; reverting from admin would bypass services.

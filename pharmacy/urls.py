@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -16,3 +18,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Each workflow app contributes its pages (<app>/urls.py, namespaced by the app's name).
+for app in ("refills", "priorauth", "reconciliation", "audit"):
+    if find_spec(f"{app}.urls") is not None:
+        urlpatterns.append(path(f"{app}/", include(f"{app}.urls")))

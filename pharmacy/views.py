@@ -5,8 +5,12 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
+from importlib import import_module
+from importlib.util import find_spec
+
 from . import selectors
-from .dashboard import queue_summaries
+from .access import mark_phi_access
+from .dashboard import QUEUE_APPS, queue_summaries
 from .models import Patient
 from .roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
 
@@ -33,4 +37,19 @@ def patient_detail(request, pk: int):
     except Patient.DoesNotExist as exc:
         raise Http404("No such patient.") from exc
     fills = selectors.patient_fills(patient_id=pk)
-    return render(request, "pharmacy/patient_detail.html", {"patient": patient, "fills": fills})
+    mark_phi_access(request, [patient.pk], "patient page")
+    return render(request, "pharmacy/patient_detail.html",
+                  {"patient": patient, "fills": fills, "panels": patient_panels(patient=patient, user=request.user)})
+
+
+def patient_panels(*, patient, user) -> list[dict]:
+    """Sections each workflow app adds to the patient page (``<app>.selectors.patient_panels``):
+    dicts with ``title``, ``template`` and ``context``; each costs a fixed number of queries."""
+    panels = []
+    for app in (*QUEUE_APPS, "audit"):
+        if find_spec(f"{app}.selectors") is None:
+            continue
+        provider = getattr(import_module(f"{app}.selectors"), "patient_panels", None)
+        if provider is not None:
+            panels.extend(provider(patient=patient, user=user))
+    return panels

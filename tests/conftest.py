@@ -9,14 +9,23 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 @pytest.fixture(autouse=True)
-def _plain_http(settings, tmp_path):
+def _plain_http(request, tmp_path):
     # The test client and live server speak plain HTTP; production settings redirect to HTTPS.
+    # Pure-rule tests may run without pytest-django (-p no:django): nothing to set then.
+    try:
+        settings = request.getfixturevalue("settings")
+    except pytest.FixtureLookupError:
+        return
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.AXES_ENABLED = False
     settings.RXHUB = {**settings.RXHUB, "OUTBOX_DIR": str(tmp_path / "outbox")}
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    # django-q2 reads its configuration once at import: run tasks inline in tests.
+    from django_q.conf import Conf
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(Conf, "SYNC", True)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 
@@ -89,3 +98,66 @@ def corpus_files(*parts: str, pattern: str = "*") -> list[Path]:
     base = CORPUS.joinpath(*parts)
     return sorted(p for p in base.rglob(pattern) if p.is_file())
 
+
+
+class _Receiver:
+    """A real HTTP server on 127.0.0.1 standing in for an outside party (pharmacy, payer, SMS
+    gateway). Records each request; ``fail_next(n, status)`` makes the next n answers fail;
+    ``reply(status, body)`` sets the normal answer (a callable gets the request and returns one)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.requests: list[dict] = []
+        self.failures: list[int] = []
+        self.status, self.body, self.content_type = 200, "", "text/plain"
+        self.responder = None
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace")
+                record = {"method": self.command, "path": self.path, "body": body,
+                          "headers": {k.lower(): v for k, v in self.headers.items()}}
+                receiver.requests.append(record)
+                if receiver.failures:
+                    status, text, ctype = receiver.failures.pop(0), "temporarily unavailable", "text/plain"
+                elif receiver.responder is not None:
+                    status, text, ctype = receiver.responder(record)
+                else:
+                    status, text, ctype = receiver.status, receiver.body, receiver.content_type
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fail_next(self, count: int, status: int = 503):
+        self.failures.extend([status] * count)
+
+    def reply(self, status: int = 200, body: str = "", content_type: str = "text/plain"):
+        self.status, self.body, self.content_type = status, body, content_type
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_receiver():
+    receiver = _Receiver()
+    yield receiver
+    receiver.close()

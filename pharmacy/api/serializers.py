@@ -182,3 +182,11 @@ class EncounterSerializer(ModelCleanSerializer):
         from pharmacy.services import encounter_record
 
         return encounter_record(actor=self._actor(), reason="Encounter recorded through the API", **validated_data)
+
+
+class OutboxMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = models.OutboxMessage
+        fields = ["id", "kind", "message_id", "status", "attempts", "last_error", "created_at", "payload",
+                  "transport", "destination", "sent_at", "next_attempt_at", "response", "related_model", "related_id"]
+        read_only_fields = fields

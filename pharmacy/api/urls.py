@@ -1,3 +1,6 @@
+from importlib import import_module
+from importlib.util import find_spec
+
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
@@ -25,8 +28,20 @@ router.register("diagnoses", views.DiagnosisViewSet, basename="diagnosis")
 router.register("coverages", views.CoverageViewSet, basename="coverage")
 router.register("lab-results", views.LabResultViewSet, basename="labresult")
 router.register("encounters", views.EncounterViewSet, basename="encounter")
+router.register("outbox", views.OutboxMessageViewSet, basename="outbox")
+
+# Workflow apps register their viewsets on the same router and may add plain paths:
+# <app>/api/urls.py defines register(router) and/or urlpatterns.
+extra = []
+for app in ("refills", "priorauth", "reconciliation", "audit"):
+    if find_spec(f"{app}.api") is not None and find_spec(f"{app}.api.urls") is not None:
+        module = import_module(f"{app}.api.urls")
+        if hasattr(module, "register"):
+            module.register(router)
+        extra.extend(getattr(module, "urlpatterns", []))
 
 urlpatterns = [
     path("auth/token/", views.ObtainTokenView.as_view(), name="api-token"),
+    *extra,
     path("", include(router.urls)),
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pharmacy import filters, models, selectors
+from pharmacy.access import mark_phi_access
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
 
 from . import serializers as s
@@ -35,6 +37,17 @@ class PatientViewSet(RecordViewSet):
 
     def get_queryset(self):
         return selectors.patient_list(user=self.request.user).order_by("id")
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        mark_phi_access(request, [kwargs.get("pk")], "API patient record")
+        return response
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        results = response.data.get("results", []) if isinstance(response.data, dict) else response.data
+        mark_phi_access(request, [row["id"] for row in results], "API patient list")
+        return response
 
 
 class PrescriberViewSet(RecordViewSet):
@@ -132,3 +145,20 @@ class ObtainTokenView(APIView):
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key}, status=status.HTTP_200_OK)
+
+
+class OutboxMessageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Outbound messages (NCPDP, FHIR, HL7, patient notices) with their delivery state."""
+
+    serializer_class = s.OutboxMessageSerializer
+    queryset = models.OutboxMessage.objects.order_by("-id")
+    allowed_roles = {"read": {ADMIN, INTEGRATOR}, "resend": {ADMIN, INTEGRATOR}}
+    filterset_fields = ["status", "kind", "transport", "message_id", "related_model", "related_id"]
+
+    @extend_schema(request=None, responses=s.OutboxMessageSerializer)
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        from pharmacy.messaging.outbox import outbox_resend
+
+        message = outbox_resend(outbox_id=self.get_object().pk, actor=request.user)
+        return Response(self.get_serializer(message).data)

@@ -61,6 +61,7 @@ class MedicationData:
     as_needed: bool = False
     negated: bool = False  # C-CDA negationInd / "not taken"
     source: str = ""  # where in the payload it came from, e.g. "RXE", "OBX-5", "10160-0"
+    sig: str = ""  # free-text directions as written (FHIR dosage.text, C-CDA free-text SIG)
 
 
 @dataclass
