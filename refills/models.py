@@ -1,1 +1,160 @@
-"""Refills and renewals models."""
+"""Refill and renewal requests, the protocol rules that may decide them, signed prescriber
+links, and free-text requests from patients and pet owners."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from pharmacy.models import Patient, Pharmacy, Prescriber, Prescription
+
+from .choices import OPEN_STATUSES, IntakeStatus, LinkStatus, ProtocolMode, RefillStatus, RequestKind, RequestSource
+
+
+class ProtocolRule(models.Model):
+    """An auto-approval rule set in admin (refills/protocol.py evaluates it; defaults in
+    refills/protocol_defaults.py with their sources)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    mode = models.CharField(max_length=8, choices=ProtocolMode, default=ProtocolMode.SHADOW)
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower runs first; the first match applies.")
+    species = models.CharField(max_length=16, default="human", help_text="human, veterinary or any")
+    therapeutic_classes = models.JSONField(default=list, blank=True)
+    drug_names = models.JSONField(default=list, blank=True, help_text="Generic names; empty = any in the classes.")
+    require_maintenance = models.BooleanField(default=True)
+    allow_controlled = models.BooleanField(default=False)
+    allow_high_alert = models.BooleanField(default=False)
+    max_months_since_visit = models.PositiveSmallIntegerField(default=12)
+    required_labs = models.JSONField(default=list, blank=True,
+                                     help_text='[{"name": "Potassium", "loinc_codes": ["2823-3"], "max_age_months": 12}]')
+    check_allergy_conflict = models.BooleanField(default=True)
+    check_too_soon = models.BooleanField(default=True)
+    min_therapy_months = models.PositiveSmallIntegerField(default=6)
+    bridge_days = models.PositiveSmallIntegerField(default=30)
+    source = models.TextField(blank=True, help_text="Citation for the rule.")
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mode})"
+
+
+class RefillRequest(models.Model):
+    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, related_name="refill_requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="refill_requests")
+    kind = models.CharField(max_length=8, choices=RequestKind, default=RequestKind.REFILL)
+    source = models.CharField(max_length=12, choices=RequestSource, default=RequestSource.STAFF)
+    status = models.CharField(max_length=24, choices=RefillStatus, default=RefillStatus.RECEIVED, db_index=True)
+    is_urgent = models.BooleanField(default=False, db_index=True)
+    run_out_date = models.DateField(null=True, blank=True, db_index=True)
+    pharmacy = models.ForeignKey(Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="refill_requests")
+    # Eligibility and protocol, stored as evaluated (list of {code, message, blocking, citation};
+    # trace = list of {name, passed, detail, skipped}).
+    eligibility = models.JSONField(default=list, blank=True)
+    protocol_rule = models.ForeignKey(ProtocolRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    protocol_mode = models.CharField(max_length=8, blank=True)
+    protocol_outcome = models.CharField(max_length=16, blank=True, help_text="approve | refer | not_applicable")
+    protocol_suggestion = models.CharField(max_length=32, blank=True)
+    protocol_trace = models.JSONField(default=list, blank=True)
+    # Work on the request.
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    denial_reason_code = models.CharField(max_length=2, blank=True, help_text="NCPDP SCRIPT denial code (AA…DA).")
+    denial_reason = models.TextField(blank=True)
+    approved_quantity = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    approved_days_supply = models.PositiveIntegerField(null=True, blank=True)
+    approved_refills = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Prescriber, pharmacy and patient exchanges.
+    prescriber = models.ForeignKey(Prescriber, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    forwarded_at = models.DateTimeField(null=True, blank=True)
+    pharmacy_message_id = models.CharField(max_length=35, blank=True, db_index=True,
+                                           help_text="MessageID of the pharmacy's RxRenewalRequest.")
+    pharmacy_requested_refills = models.PositiveSmallIntegerField(null=True, blank=True)
+    outbound_message_id = models.CharField(max_length=64, blank=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    fill_note = models.TextField(blank=True)
+    # Requests from patients and pet owners.
+    intake = models.ForeignKey("IntakeMessage", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="requests")
+    match_confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    triage_summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-is_urgent", "run_out_date", "created_at"]
+        indexes = [models.Index(fields=["status", "-is_urgent", "run_out_date", "created_at"])]
+        constraints = [
+            # A second open request for the same prescription is refused (DESIGN.md).
+            models.UniqueConstraint(
+                fields=["prescription"], condition=Q(status__in=list(OPEN_STATUSES)),
+                name="refill_one_open_request_per_prescription",
+                violation_error_message="This prescription already has an open refill request.",
+            ),
+        ]
+        permissions = [
+            ("decide_refillrequest", "Can approve or deny a refill request (clinical decision)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} request {self.pk} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class PrescriberLink(models.Model):
+    """A signed, single-use approval link: no PHI in it; only the token's SHA-256 is stored."""
+
+    request = models.ForeignKey(RefillRequest, on_delete=models.CASCADE, related_name="links")
+    prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=8, choices=LinkStatus, default=LinkStatus.ACTIVE, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_from_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Link for request {self.request_id} ({self.status})"
+
+
+class IntakeMessage(models.Model):
+    """Free text from a patient or pet owner (SMS, e-mail, portal), kept as received."""
+
+    channel = models.CharField(max_length=8, choices=[("sms", "SMS"), ("email", "E-mail"), ("portal", "Portal")])
+    sender = models.CharField(max_length=200, help_text="Phone number or e-mail address as received.")
+    text = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=IntakeStatus, default=IntakeStatus.TRIAGE, db_index=True)
+    matched_patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    match_confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    match_detail = models.JSONField(default=dict, blank=True, help_text="Candidates and why.")
+    triage_reason = models.CharField(max_length=200, blank=True)
+    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"Intake {self.pk} via {self.channel} ({self.status})"
