@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	DJANGO_HTTPS=0 $(PY) manage.py migrate --noinput
 	DJANGO_HTTPS=0 $(PY) manage.py seed_demo --if-empty
+	DJANGO_HTTPS=0 $(PY) manage.py collectstatic --noinput -v0
 	DJANGO_HTTPS=0 $(PY) manage.py sync_schedules
 	@echo "Open http://$(HOST):$(PORT)/ and log in with a demo user above."
 	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT)

@@ -67,3 +67,18 @@ def test_unknown_database_scheme_is_a_clear_error():
 
     with pytest.raises(ImproperlyConfigured, match="unsupported scheme"):
         database_from_url("mysql://x@y/z")
+
+
+@pytest.mark.django_db
+def test_api_docs_page_uses_no_cdn(client):
+    import re as _re
+
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    external = [u for u in _re.findall(r'(?:src|href)=["\'](https?://[^"\']+)', html)
+                if not u.startswith("http://testserver")]
+    assert external == []
+    assert "swagger-ui" in html
+    for src in _re.findall(r'src=["\'](/static/[^"\']+)', html):
+        assert client.get(src).status_code == 200, src
