@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,7 +25,7 @@ def canonical(event: AuditEvent) -> bytes:
     """Canonical serialisation hashed into the chain: sorted keys, no whitespace, UTC ISO times."""
     occurred = event.occurred_at
     if isinstance(occurred, datetime):
-        occurred = occurred.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        occurred = occurred.astimezone(UTC).isoformat(timespec="microseconds")
     body = {
         "sequence": int(event.sequence), "occurred_at": occurred, "kind": event.kind,
         "actor_id": event.actor_id, "actor_label": event.actor_label, "subject_type": event.subject_type,

@@ -1,0 +1,94 @@
+"""Map stored rows to the plain facts the pure rule modules (eligibility, protocol) take."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from pharmacy.drug_classes import cross_sensitive
+from pharmacy.models import Allergy, Fill, LabResult, Patient, Prescription
+
+from . import protocol
+from .eligibility import PatientFacts, PrescriptionFacts
+from .models import ProtocolRule as ProtocolRuleRow
+from .supply import FillRecord
+
+COUNTED_FILL_STATUSES = ("dispensed", "partially_dispensed", "picked_up")
+
+
+def fill_records(fills: Iterable[Fill]) -> tuple[FillRecord, ...]:
+    return tuple(FillRecord(f.fill_date, f.days_supply, f.quantity) for f in fills
+                 if f.status in COUNTED_FILL_STATUSES)
+
+
+def prescription_facts(rx: Prescription, fills: Iterable[Fill]) -> PrescriptionFacts:
+    records = tuple(sorted(fill_records(fills), key=lambda r: r.fill_date))
+    return PrescriptionFacts(
+        status=rx.status, dea_schedule=rx.dea_schedule, refills_authorized=rx.refills_authorized,
+        refills_remaining=rx.refills_remaining, written_date=rx.written_date, expiration_date=rx.expiration_date,
+        days_supply=rx.days_supply, last_fill=records[-1] if records else None, fills=records,
+        is_veterinary=rx.patient.is_animal,
+    )
+
+
+def patient_facts(patient: Patient, *, has_coverage: bool) -> PatientFacts:
+    return PatientFacts(
+        consent_to_messages=patient.consent_to_messages, contact_preference=patient.contact_preference,
+        has_phone=bool(patient.phone), has_email=bool(patient.email), has_coverage=has_coverage,
+        last_visit_date=patient.last_visit_date, species=patient.species,
+    )
+
+
+def allergy_conflicts(drug, allergies: Iterable[Allergy]) -> list[Allergy]:
+    """Active allergies that name the drug or a cross-sensitive class (pharmacy/drug_classes)."""
+    name = drug.name.lower()
+    hits = []
+    for allergy in allergies:
+        if allergy.status != "active":
+            continue
+        substance = allergy.substance.lower()
+        if substance and (substance in name or name.split()[0] in substance):
+            hits.append(allergy)
+        elif allergy.drug_class and drug.therapeutic_class and cross_sensitive(allergy.drug_class,
+                                                                                drug.therapeutic_class):
+            hits.append(allergy)
+    return hits
+
+
+def protocol_rules() -> list[protocol.ProtocolRule]:
+    rows = ProtocolRuleRow.objects.filter(is_active=True).order_by("priority", "name")
+    return [rule_from_row(row) for row in rows]
+
+
+def rule_from_row(row: ProtocolRuleRow) -> protocol.ProtocolRule:
+    return protocol.rule_from_dict({
+        "name": row.name, "mode": row.mode, "therapeutic_classes": row.therapeutic_classes,
+        "drug_names": row.drug_names, "species": row.species, "require_maintenance": row.require_maintenance,
+        "allow_controlled": row.allow_controlled, "allow_high_alert": row.allow_high_alert,
+        "max_months_since_visit": row.max_months_since_visit, "required_labs": row.required_labs,
+        "check_allergy_conflict": row.check_allergy_conflict, "check_too_soon": row.check_too_soon,
+        "min_therapy_months": row.min_therapy_months, "bridge_days": row.bridge_days, "source": row.source,
+        "notes": row.notes,
+    })
+
+
+def protocol_facts(*, rx: Prescription, fills: Iterable[Fill], labs: Iterable[LabResult], eligibility,
+                   allergy_conflict: bool, last_protocol_approval: date | None) -> protocol.ProtocolFacts:
+    records = sorted(fill_records(fills), key=lambda r: r.fill_date)
+    drug = rx.drug
+    return protocol.ProtocolFacts(
+        therapeutic_class=drug.therapeutic_class, drug_name=drug.name, dea_schedule=rx.dea_schedule,
+        is_maintenance=drug.is_maintenance, is_high_alert=drug.is_high_alert, species=rx.patient.species,
+        last_visit_date=rx.patient.last_visit_date,
+        labs=tuple(protocol.LabFact(lab.loinc_code, lab.collected_at.date(), lab.is_abnormal) for lab in labs),
+        last_protocol_approval_date=last_protocol_approval, new_allergy_conflict=allergy_conflict,
+        eligibility=eligibility, therapy_start_date=records[0].fill_date if records else rx.written_date,
+    )
+
+
+def reasons_as_json(result) -> list[dict]:
+    return [{"code": r.code, "message": r.message, "blocking": r.blocking, "citation": r.citation}
+            for r in result.reasons]
+
+
+def trace_as_json(decision) -> list[dict]:
+    return [{"name": c.name, "passed": c.passed, "detail": c.detail, "skipped": c.skipped} for c in decision.trace]

@@ -1,0 +1,431 @@
+"""Every state change of a refill or renewal request (DESIGN.md: RefillRequest).
+
+Each service: keyword-only, one transaction, the row locked, the transition checked against
+refills/choices.TRANSITIONS, history written with the actor and a reason, security-relevant
+decisions recorded in the audit chain, and outbound NCPDP messages written to the outbox in the
+same transaction.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.events import record_event
+from pharmacy.actors import Actor, SystemActor, save_with_history, system_actor
+from pharmacy.errors import DomainError, TransitionNotAllowed
+from pharmacy.interop.ncpdp import DENIAL_REASON_CODES
+from pharmacy.models import Allergy, Coverage, Fill, LabResult, Prescription, default_expiration
+from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
+
+from . import dispatch, facts
+from .choices import OPEN_STATUSES, RefillStatus, RequestKind, RequestSource, can_transition
+from .conf import eligibility_policy
+from .eligibility import check_eligibility
+from .models import RefillRequest
+from .protocol import decide
+
+S = RefillStatus
+PROTOCOL = system_actor("system:refill-protocol")
+MAX_REFILLS = {"2": 0, "3": 5, "4": 5}  # 21 CFR 1306.12(a), 1306.22(a); Schedule V not limited
+
+
+def _locked(request_id: int) -> RefillRequest:
+    try:
+        return RefillRequest.objects.select_for_update().get(pk=request_id)
+    except RefillRequest.DoesNotExist as exc:
+        raise DomainError(f"Refill request {request_id} does not exist.", code="not_found") from exc
+
+
+def _move(req: RefillRequest, target: str, *, actor: Actor, reason: str, fields: tuple[str, ...] = ()) -> None:
+    if not can_transition(req.status, target):
+        raise TransitionNotAllowed(model="refill request", current=req.status, target=target)
+    req.status = target
+    save_with_history(req, actor=actor, reason=reason, update_fields=["status", *fields])
+
+
+def _patient_id(req: RefillRequest) -> int:
+    return req.patient_id
+
+
+# --- opening and evaluating -------------------------------------------------------------------
+
+def refill_request_open(*, prescription: Prescription, actor: Actor, source: str, kind: str | None = None,
+                        reason: str = "", run_out_date: date | None = None, pharmacy_message_id: str = "",
+                        pharmacy_requested_refills: int | None = None, intake=None, match_confidence=None,
+                        triage_summary: dict | None = None, evaluate: bool = True) -> RefillRequest:
+    """Open a request for a prescription (one open request per prescription, DESIGN.md)."""
+    if source not in RequestSource.values:
+        raise ValidationError({"source": f"Unknown source {source!r}."})
+    try:
+        with transaction.atomic():
+            if RefillRequest.objects.filter(prescription=prescription, status__in=OPEN_STATUSES).exists():
+                raise DomainError("This prescription already has an open refill request.",
+                                  code="duplicate_open_request")
+            needs_renewal = prescription.refills_remaining == 0 or prescription.dea_schedule == "2"
+            req = RefillRequest(
+                prescription=prescription, patient_id=prescription.patient_id, source=source,
+                kind=kind or (RequestKind.RENEWAL if needs_renewal else RequestKind.REFILL),
+                is_urgent=prescription.drug.is_urgent, run_out_date=run_out_date,
+                pharmacy_id=prescription.pharmacy_id, prescriber_id=prescription.prescriber_id,
+                pharmacy_message_id=pharmacy_message_id, pharmacy_requested_refills=pharmacy_requested_refills,
+                intake=intake, match_confidence=match_confidence, triage_summary=triage_summary or {},
+            )
+            save_with_history(req, actor=actor, reason=reason or f"Opened ({source})")
+    except IntegrityError as exc:  # a concurrent opener won the race (partial unique constraint)
+        raise DomainError("This prescription already has an open refill request.",
+                          code="duplicate_open_request") from exc
+    if evaluate:
+        req = refill_request_evaluate(request_id=req.pk)
+    return req
+
+
+def refill_request_evaluate(*, request_id: int, today: date | None = None) -> RefillRequest:
+    """Eligibility + refill protocol on a received request: auto_approved (mode auto and every
+    check passed) or needs_review with the suggestion and the rule trace stored."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.status != S.RECEIVED:
+            raise TransitionNotAllowed(model="refill request", current=req.status, target="evaluated")
+        rx = Prescription.objects.select_related("drug", "patient").get(pk=req.prescription_id)
+        fills = list(rx.fills.all())
+        patient = rx.patient
+        has_coverage = Coverage.objects.filter(patient=patient, is_active=True).exists()
+        other_open = RefillRequest.objects.filter(prescription=rx, status__in=OPEN_STATUSES).exclude(pk=req.pk).exists()
+        result = check_eligibility(prescription=facts.prescription_facts(rx, fills),
+                                   patient=facts.patient_facts(patient, has_coverage=has_coverage),
+                                   has_open_request=other_open, today=today, policy=eligibility_policy(),
+                                   kind=req.kind)
+        conflicts = facts.allergy_conflicts(rx.drug, Allergy.objects.filter(patient=patient))
+        last_auto = (RefillRequest.objects.filter(prescription=rx, decided_by__username="system:refill-protocol")
+                     .exclude(pk=req.pk).order_by("-decided_at").values_list("decided_at", flat=True).first())
+        labs = LabResult.objects.filter(patient=patient, collected_at__gte=timezone.now() - timedelta(days=800))
+        decision = decide(facts.protocol_rules(), facts.protocol_facts(
+            rx=rx, fills=fills, labs=labs, eligibility=result, allergy_conflict=bool(conflicts),
+            last_protocol_approval=last_auto.date() if last_auto else None), today)
+        req.eligibility = facts.reasons_as_json(result)
+        req.protocol_trace = facts.trace_as_json(decision)
+        req.protocol_mode, req.protocol_outcome = decision.mode, decision.outcome
+        req.protocol_suggestion = decision.suggested_action if decision.outcome != "approve" else "approve"
+        if result.run_out_date and not req.run_out_date:
+            req.run_out_date = result.run_out_date
+        if result.kind_required != req.kind:
+            req.kind = result.kind_required
+        from .models import ProtocolRule as Row
+
+        req.protocol_rule = Row.objects.filter(name=decision.rule_name).first() if decision.rule_name else None
+        fields = ("eligibility", "protocol_trace", "protocol_mode", "protocol_outcome", "protocol_suggestion",
+                  "run_out_date", "kind", "protocol_rule")
+        if decision.auto_approve and result.eligible:
+            req.decided_by = PROTOCOL_USER()
+            req.decided_at = timezone.now()
+            req.note = f"Approved by protocol rule “{decision.rule_name}”"
+            _move(req, S.AUTO_APPROVED, actor=PROTOCOL, reason=f"Protocol rule {decision.rule_name}: every check passed",
+                  fields=(*fields, "decided_by", "decided_at", "note"))
+            _authorize(req, actor=PROTOCOL, response="Approved")
+            record_event(kind="refill.auto_approved", actor=PROTOCOL, subject=req, patient_id=req.patient_id,
+                         summary=f"Auto-approved by rule {decision.rule_name}")
+        else:
+            why = "; ".join(c["name"] for c in req.protocol_trace if not c["passed"]) or decision.outcome
+            _move(req, S.NEEDS_REVIEW, actor=PROTOCOL,
+                  reason=f"To a pharmacist ({decision.mode} mode; {why})"[:500], fields=fields)
+    return req
+
+
+def PROTOCOL_USER():  # noqa: N802 — the user row behind the protocol's system actor
+    from pharmacy.actors import actor_user
+
+    return actor_user(PROTOCOL)
+
+
+# --- claiming ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def refill_request_claim(*, request_id: int, actor) -> RefillRequest:
+    req = _locked(request_id)
+    if not req.is_open:
+        raise TransitionNotAllowed(model="refill request", current=req.status, target="claimed")
+    if req.claimed_by_id and req.claimed_by_id != actor.pk:
+        raise DomainError(f"Already claimed by {req.claimed_by.get_full_name() or req.claimed_by.username}.",
+                          code="already_claimed")
+    req.claimed_by, req.claimed_at = actor, timezone.now()
+    save_with_history(req, actor=actor, reason="Claimed", update_fields=["claimed_by", "claimed_at"])
+    return req
+
+
+@transaction.atomic
+def refill_request_unclaim(*, request_id: int, actor) -> RefillRequest:
+    req = _locked(request_id)
+    if req.claimed_by_id and req.claimed_by_id != actor.pk and not has_role(actor, PHARMACIST, ADMIN):
+        raise PermissionDenied("Only the claimer or a pharmacist may release this request.")
+    req.claimed_by, req.claimed_at = None, None
+    save_with_history(req, actor=actor, reason="Released", update_fields=["claimed_by", "claimed_at"])
+    return req
+
+
+def _check_not_claimed_by_other(req: RefillRequest, actor) -> None:
+    if isinstance(actor, SystemActor) or not req.claimed_by_id:
+        return
+    if req.claimed_by_id != actor.pk:
+        raise DomainError(f"{req.claimed_by.username} is working on this request; ask them or release it first.",
+                          code="claimed_by_other")
+
+
+def _may_decide(req: RefillRequest, actor, verb: str) -> None:
+    """Clinical decisions: pharmacists/admins; prescribers (or their link) only when awaiting them.
+    A technician never records a clinical approval."""
+    if isinstance(actor, SystemActor):
+        return
+    if req.status == S.AWAITING_PRESCRIBER and has_role(actor, PRESCRIBER):
+        return
+    require_role(actor, PHARMACIST, ADMIN, action=f"{verb} a refill request")
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+def _validated_changes(rx: Prescription, quantity, days_supply, refills) -> dict:
+    errors = {}
+    if quantity is not None and Decimal(str(quantity)) <= 0:
+        errors["quantity"] = "Quantity must be greater than zero."
+    if days_supply is not None and int(days_supply) <= 0:
+        errors["days_supply"] = "Days supply must be greater than zero."
+    if refills is not None:
+        limit = MAX_REFILLS.get(rx.dea_schedule)
+        if int(refills) < 0:
+            errors["refills"] = "Refills cannot be negative."
+        elif limit is not None and int(refills) > limit:
+            errors["refills"] = (f"Schedule {rx.dea_schedule} allows at most {limit} refills "
+                                 f"({'21 CFR 1306.12' if limit == 0 else '21 CFR 1306.22'}).")
+    if errors:
+        raise ValidationError(errors)
+    return {"quantity": quantity, "days_supply": days_supply, "refills": refills}
+
+
+def refill_request_approve(*, request_id: int, actor: Actor, note: str = "", quantity=None, days_supply=None,
+                           refills: int | None = None) -> RefillRequest:
+    """Approve (or approve with changes); the authorization goes to the pharmacy through the
+    outbox in the same transaction and the prescription's refills change with it."""
+    with transaction.atomic():
+        req = _locked(request_id)
+        _may_decide(req, actor, "approve")
+        _check_not_claimed_by_other(req, actor)
+        rx = Prescription.objects.select_for_update().get(pk=req.prescription_id)
+        _validated_changes(rx, quantity, days_supply, refills)
+        changed = any(v is not None for v in (quantity, days_supply, refills))
+        target = S.APPROVED_WITH_CHANGES if changed and req.status == S.AWAITING_PRESCRIBER else S.APPROVED
+        if changed and req.status != S.AWAITING_PRESCRIBER and not can_transition(req.status, target):
+            target = S.APPROVED
+        req.approved_quantity = Decimal(str(quantity)) if quantity is not None else None
+        req.approved_days_supply = days_supply
+        req.approved_refills = refills
+        req.decided_by = actor if not isinstance(actor, SystemActor) else None
+        req.decided_at, req.note = timezone.now(), note
+        if isinstance(actor, SystemActor):
+            from pharmacy.actors import actor_user
+
+            req.decided_by = actor_user(actor)
+        _move(req, target, actor=actor, reason=f"{S(target).label}{': ' + note if note else ''}"[:500],
+              fields=("approved_quantity", "approved_days_supply", "approved_refills", "decided_by", "decided_at",
+                      "note"))
+        _authorize(req, actor=actor, response="ApprovedWithChanges" if target == S.APPROVED_WITH_CHANGES else "Approved")
+        record_event(kind=f"refill.{target}", actor=actor, subject=req, patient_id=req.patient_id,
+                     summary=f"{req.get_kind_display()} {S(target).label.lower()}",
+                     data={"quantity": str(quantity) if quantity is not None else None, "days_supply": days_supply,
+                           "refills": refills, "schedule": rx.dea_schedule})
+    _notify(req, "decision")
+    return req
+
+
+def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
+    """Apply the approval to the prescription and queue the NCPDP message (same transaction)."""
+    rx = Prescription.objects.select_for_update().select_related("drug", "patient", "prescriber").get(
+        pk=req.prescription_id)
+    if req.kind == RequestKind.RENEWAL:
+        # A renewal is a new authorization: new written date, refills as approved (or as before).
+        refills = req.approved_refills
+        if refills is None:
+            refills = req.pharmacy_requested_refills if req.pharmacy_requested_refills is not None else rx.refills_authorized
+        refills = min(refills, MAX_REFILLS.get(rx.dea_schedule, refills))
+        today = timezone.localdate()
+        rx.written_date, rx.refills_authorized, rx.refills_remaining = today, refills, refills
+        rx.expiration_date = default_expiration(today, rx.dea_schedule)
+        rx.status = "active"
+        if req.approved_quantity:
+            rx.quantity = req.approved_quantity
+        if req.approved_days_supply:
+            rx.days_supply = req.approved_days_supply
+        save_with_history(rx, actor=actor, reason=f"Renewed by refill request {req.pk}", update_fields=[
+            "written_date", "refills_authorized", "refills_remaining", "expiration_date", "status", "quantity",
+            "days_supply"])
+        message_refills = refills
+    else:
+        if rx.refills_remaining <= 0:
+            raise DomainError("No refills remain on this prescription; it needs a renewal.", code="no_refills_remaining")
+        rx.refills_remaining -= 1
+        save_with_history(rx, actor=actor, reason=f"Refill authorized by refill request {req.pk}",
+                          update_fields=["refills_remaining"])
+        message_refills = rx.refills_remaining
+    req.prescription = rx
+    pharmacy = req.pharmacy or rx.pharmacy
+    if pharmacy is None:
+        raise DomainError("No dispensing pharmacy on this prescription.", code="no_pharmacy")
+    kind, message_id, xml = dispatch.authorization_message(req, response=response, refills=message_refills)
+    dispatch.enqueue_to_pharmacy(pharmacy=pharmacy, kind=kind, message_id=message_id, xml=xml, actor=actor,
+                                 dedupe_key=f"refill:{req.pk}:decision", related=req,
+                                 reason=f"Authorization for refill request {req.pk}")
+    req.outbound_message_id = message_id
+    save_with_history(req, actor=actor, reason="Authorization queued for the pharmacy",
+                      update_fields=["outbound_message_id"])
+
+
+def refill_request_deny(*, request_id: int, actor: Actor, reason: str, reason_code: str = "AF") -> RefillRequest:
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "A reason is required to deny a request."})
+    if reason_code and reason_code not in DENIAL_REASON_CODES:
+        raise ValidationError({"reason_code": f"{reason_code!r} is not an NCPDP denial reason code."})
+    with transaction.atomic():
+        req = _locked(request_id)
+        _may_decide(req, actor, "deny")
+        _check_not_claimed_by_other(req, actor)
+        from pharmacy.actors import actor_user
+
+        req.decided_by, req.decided_at = actor_user(actor), timezone.now()
+        req.denial_reason, req.denial_reason_code = reason.strip(), reason_code
+        _move(req, S.DENIED, actor=actor, reason=f"Denied: {reason.strip()}"[:500],
+              fields=("decided_by", "decided_at", "denial_reason", "denial_reason_code"))
+        if req.pharmacy_message_id:  # the pharmacy asked: it gets an answer
+            pharmacy = req.pharmacy or req.prescription.pharmacy
+            kind, message_id, xml = dispatch.authorization_message(
+                req, response="Denied", refills=0, reason_codes=[reason_code] if reason_code else [],
+                denial_reason=reason.strip()[:70])
+            dispatch.enqueue_to_pharmacy(pharmacy=pharmacy, kind=kind, message_id=message_id, xml=xml, actor=actor,
+                                         dedupe_key=f"refill:{req.pk}:decision", related=req,
+                                         reason=f"Denial for refill request {req.pk}")
+            req.outbound_message_id = message_id
+            save_with_history(req, actor=actor, reason="Denial queued for the pharmacy",
+                              update_fields=["outbound_message_id"])
+        record_event(kind="refill.denied", actor=actor, subject=req, patient_id=req.patient_id,
+                     summary=f"Denied ({reason_code})", data={"reason_code": reason_code})
+    _notify(req, "decision")
+    return req
+
+
+def refill_request_forward(*, request_id: int, actor: Actor, note: str = "") -> RefillRequest:
+    """Send to the prescriber (signed link by e-mail/SMS when refills.links is installed)."""
+    with transaction.atomic():
+        req = _locked(request_id)
+        if not isinstance(actor, SystemActor):
+            require_role(actor, PHARMACIST, ADMIN, action="forward a request to the prescriber")
+        req.forwarded_at = timezone.now()
+        req.note = note or req.note
+        _move(req, S.AWAITING_PRESCRIBER, actor=actor, reason=f"Forwarded to the prescriber{': ' + note if note else ''}",
+              fields=("forwarded_at", "note"))
+        try:
+            from .links import link_create_and_send
+        except ImportError:
+            link_create_and_send = None
+        if link_create_and_send is not None:
+            link_create_and_send(request=req, actor=actor)
+        record_event(kind="refill.forwarded", actor=actor, subject=req, patient_id=req.patient_id,
+                     summary="Forwarded to the prescriber")
+    return req
+
+
+@transaction.atomic
+def refill_request_cancel(*, request_id: int, actor: Actor, reason: str = "") -> RefillRequest:
+    req = _locked(request_id)
+    _move(req, S.CANCELLED, actor=actor, reason=f"Cancelled{': ' + reason if reason else ''}")
+    return req
+
+
+# --- after the decision -----------------------------------------------------------------------
+
+def on_authorization_delivered(message) -> None:
+    """Outbox hook: the pharmacy has the authorization → sent_to_pharmacy."""
+    if message.related_model != "refills.refillrequest" or not message.kind.startswith(
+            ("ncpdp:NewRx", "ncpdp:RxRenewalResponse")):
+        return
+    with transaction.atomic():
+        req = _locked(int(message.related_id))
+        if can_transition(req.status, S.SENT_TO_PHARMACY):
+            req.sent_at = message.sent_at or timezone.now()
+            _move(req, S.SENT_TO_PHARMACY, actor=system_actor("system:outbox"),
+                  reason=f"Pharmacy received {message.kind.split(':')[1]} {message.message_id}", fields=("sent_at",))
+
+
+FILL_OUTCOMES = {"Dispensed": (S.FILLED, "dispensed"), "PartiallyDispensed": (S.PARTIALLY_FILLED, "partially_dispensed"),
+                 "NotDispensed": (S.NOT_DISPENSED, None)}
+
+
+def refill_request_record_fill(*, request_id: int, actor: Actor, fill_status: str, fill_date: date | None = None,
+                               quantity=None, days_supply: int | None = None, reference: str = "",
+                               note: str = "") -> RefillRequest:
+    """The pharmacy's RxFill (NCPDP FillStatus): filled / partially filled / not dispensed, with a
+    Fill row written for what was dispensed."""
+    if fill_status not in FILL_OUTCOMES:
+        raise ValidationError({"fill_status": f"Unknown fill status {fill_status!r}."})
+    target, fill_kind = FILL_OUTCOMES[fill_status]
+    with transaction.atomic():
+        req = _locked(request_id)
+        rx = Prescription.objects.get(pk=req.prescription_id)
+        req.filled_at, req.fill_note = timezone.now(), note
+        _move(req, target, actor=actor, reason=f"Pharmacy reported {fill_status}{': ' + note if note else ''}"[:500],
+              fields=("filled_at", "fill_note"))
+        if fill_kind:
+            fill = Fill(prescription=rx, fill_date=fill_date or timezone.localdate(),
+                        quantity=Decimal(str(quantity)) if quantity else (req.approved_quantity or rx.quantity),
+                        days_supply=days_supply or req.approved_days_supply or rx.days_supply,
+                        pharmacy=req.pharmacy or rx.pharmacy, status=fill_kind, external_reference=reference[:64])
+            fill.full_clean()
+            save_with_history(fill, actor=actor, reason=f"Fill reported for refill request {req.pk}")
+    if target == S.FILLED:
+        _notify(req, "ready")
+    return req
+
+
+@transaction.atomic
+def refill_request_mark_picked_up(*, request_id: int, actor: Actor) -> RefillRequest:
+    req = _locked(request_id)
+    _move(req, S.PICKED_UP, actor=actor, reason="Picked up")
+    return req
+
+
+def _notify(req: RefillRequest, event: str) -> None:
+    """Patient messages (refills.notifications, when installed); never blocks the decision."""
+    try:
+        from . import notifications
+    except ImportError:
+        return
+    if event == "decision" and hasattr(notifications, "notify_refill_decision"):
+        notifications.notify_refill_decision(req)
+    elif event == "ready" and hasattr(notifications, "notify_ready_for_pickup"):
+        notifications.notify_ready_for_pickup(req)
+
+
+# --- pharmacy change --------------------------------------------------------------------------
+
+def prescription_change_pharmacy(*, prescription_id: int, pharmacy, actor: Actor) -> Prescription:
+    """Move a prescription to another pharmacy: CancelRx to the old one (outbox), open requests
+    follow the prescription, the next authorization goes to the new pharmacy."""
+    with transaction.atomic():
+        rx = Prescription.objects.select_for_update().select_related("drug", "patient", "prescriber").get(
+            pk=prescription_id)
+        old = rx.pharmacy
+        if old is not None and old.pk == pharmacy.pk:
+            return rx
+        if old is not None:
+            message_id, xml = dispatch.cancel_message(rx, old)
+            dispatch.enqueue_to_pharmacy(pharmacy=old, kind="ncpdp:CancelRx", message_id=message_id, xml=xml,
+                                         actor=actor, dedupe_key=f"rx:{rx.pk}:cancel:{old.pk}:{message_id}",
+                                         related=rx, reason=f"Prescription moved away from {old.name}")
+        rx.pharmacy = pharmacy
+        save_with_history(rx, actor=actor, reason=f"Moved to {pharmacy.name}", update_fields=["pharmacy"])
+        for req in RefillRequest.objects.select_for_update().filter(prescription=rx, status__in=OPEN_STATUSES):
+            req.pharmacy = pharmacy
+            save_with_history(req, actor=actor, reason=f"Pharmacy changed to {pharmacy.name}",
+                              update_fields=["pharmacy"])
+    return rx
