@@ -1,0 +1,102 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from pharmacy.access import mark_phi_access
+from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
+from refills import selectors, services
+from refills.filters import RefillRequestFilter
+
+from . import serializers as s
+
+STAFF = {PHARMACIST, TECHNICIAN, ADMIN}
+
+
+class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                           viewsets.GenericViewSet):
+    """Refill and renewal requests; transitions are POST actions (illegal ones answer 409)."""
+
+    serializer_class = s.RefillRequestSerializer
+    filterset_class = RefillRequestFilter
+    allowed_roles = {
+        "read": STAFF | {INTEGRATOR, PRESCRIBER}, "write": STAFF | {INTEGRATOR},
+        "approve": {PHARMACIST, ADMIN}, "deny": {PHARMACIST, ADMIN}, "forward": {PHARMACIST, ADMIN},
+        "cancel": STAFF | {INTEGRATOR}, "claim": STAFF, "unclaim": STAFF,
+    }
+
+    def get_queryset(self):
+        return selectors.refill_request_list(user=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        mark_phi_access(request, [row["patient"] for row in response.data.get("results", [])], "API refill requests")
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        mark_phi_access(request, [response.data["patient"]], f"API refill request {response.data['id']}")
+        return response
+
+    @extend_schema(request=s.RefillRequestCreateSerializer, responses={201: s.RefillRequestSerializer})
+    def create(self, request, *args, **kwargs):
+        data = s.RefillRequestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.refill_request_open(prescription=data.validated_data["prescription"], actor=request.user,
+                                           source=data.validated_data["source"],
+                                           kind=data.validated_data.get("kind"),
+                                           reason=data.validated_data["note"] or "Opened through the API")
+        return Response(s.RefillRequestSerializer(req).data, status=status.HTTP_201_CREATED)
+
+    def _answer(self, req):
+        req.refresh_from_db()
+        return Response(s.RefillRequestSerializer(req).data)
+
+    @extend_schema(request=s.ApproveSerializer, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        req = services.refill_request_approve(request_id=self.get_object().pk, actor=request.user, note=v["note"],
+                                              quantity=v.get("quantity"), days_supply=v.get("days_supply"),
+                                              refills=v.get("refills"))
+        return self._answer(req)
+
+    @extend_schema(request=s.DenySerializer, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def deny(self, request, pk=None):
+        data = s.DenySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.refill_request_deny(request_id=self.get_object().pk, actor=request.user,
+                                           reason=data.validated_data["reason"],
+                                           reason_code=data.validated_data["reason_code"])
+        return self._answer(req)
+
+    @extend_schema(request=s.NoteSerializer, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def forward(self, request, pk=None):
+        data = s.NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.refill_request_forward(request_id=self.get_object().pk, actor=request.user,
+                                              note=data.validated_data["note"])
+        return self._answer(req)
+
+    @extend_schema(request=s.NoteSerializer, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = s.NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.refill_request_cancel(request_id=self.get_object().pk, actor=request.user,
+                                             reason=data.validated_data["note"])
+        return self._answer(req)
+
+    @extend_schema(request=None, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        return self._answer(services.refill_request_claim(request_id=self.get_object().pk, actor=request.user))
+
+    @extend_schema(request=None, responses=s.RefillRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def unclaim(self, request, pk=None):
+        return self._answer(services.refill_request_unclaim(request_id=self.get_object().pk, actor=request.user))

@@ -1,0 +1,73 @@
+"""Reads shared by the refill pages and the API."""
+from __future__ import annotations
+
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from pharmacy.dashboard import QueueSummary
+from pharmacy.models import Fill
+from pharmacy.roles import PRESCRIBER, user_roles
+
+from .choices import OPEN_STATUSES, RefillStatus
+from .models import RefillRequest
+
+WORK_STATUSES = (RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW, RefillStatus.AWAITING_PRESCRIBER,
+                 RefillStatus.EXPIRED)
+
+
+def refill_request_list(*, user) -> QuerySet[RefillRequest]:
+    """Requests the user may see, ordered by urgency (urgent drug classes, days to run-out, age)."""
+    qs = RefillRequest.objects.select_related(
+        "patient", "prescription__drug", "prescription__prescriber", "pharmacy", "claimed_by", "decided_by")
+    roles = user_roles(user)
+    if roles == {PRESCRIBER}:  # a prescriber sees only their own patients' requests
+        qs = qs.filter(prescription__prescriber__user=user)
+    return qs.order_by("-is_urgent", "run_out_date", "created_at", "id")
+
+
+def refill_queue(*, user) -> QuerySet[RefillRequest]:
+    return refill_request_list(user=user).filter(status__in=WORK_STATUSES)
+
+
+def refill_request_detail(*, request_id: int, user) -> RefillRequest:
+    fills = Fill.objects.select_related("pharmacy").order_by("-fill_date")
+    return refill_request_list(user=user).prefetch_related(
+        Prefetch("prescription__fills", queryset=fills),
+        "patient__allergies", "patient__diagnoses", "patient__coverages",
+        Prefetch("patient__lab_results"), "links",
+    ).get(pk=request_id)
+
+
+def shadow_agreement(*, days: int = 90) -> dict:
+    """How often a person's decision matched the protocol's suggestion (shadow/assist modes)."""
+    since = timezone.now() - timezone.timedelta(days=days)
+    decided = RefillRequest.objects.filter(
+        protocol_mode__in=["shadow", "assist"], decided_at__gte=since,
+        status__in=[RefillStatus.APPROVED, RefillStatus.APPROVED_WITH_CHANGES, RefillStatus.DENIED,
+                    RefillStatus.SENT_TO_PHARMACY, RefillStatus.FILLED, RefillStatus.PICKED_UP,
+                    RefillStatus.AWAITING_PRESCRIBER])
+    stats = decided.aggregate(
+        total=Count("id"),
+        agree=Count("id", filter=(Q(protocol_suggestion="approve") & ~Q(status=RefillStatus.DENIED)
+                                  & ~Q(status=RefillStatus.AWAITING_PRESCRIBER))
+                    | (~Q(protocol_suggestion="approve") & Q(status__in=[RefillStatus.DENIED,
+                                                                         RefillStatus.AWAITING_PRESCRIBER]))))
+    total = stats["total"] or 0
+    return {"total": total, "agree": stats["agree"] or 0, "rate": (stats["agree"] / total) if total else None}
+
+
+def queue_summary(*, user) -> QueueSummary:
+    stats = refill_queue(user=user).aggregate(count=Count("id"), oldest=Min("created_at"),
+                                              urgent=Count("id", filter=Q(is_urgent=True)))
+    awaiting = refill_queue(user=user).filter(status=RefillStatus.AWAITING_PRESCRIBER).count()
+    return QueueSummary(key="refills", title="Refills and renewals", url=reverse("refills:queue"),
+                        count=stats["count"], oldest_at=stats["oldest"], urgent=stats["urgent"],
+                        detail=f"{awaiting} awaiting prescriber")
+
+
+def patient_panels(*, patient, user) -> list[dict]:
+    requests = list(RefillRequest.objects.filter(patient=patient).select_related("prescription__drug")
+                    .order_by("-created_at")[:10])
+    return [{"title": "Refill requests", "template": "refills/_patient_panel.html",
+             "context": {"requests": requests, "open_statuses": OPEN_STATUSES}}]

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "refills"
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("bulk-approve/", views.bulk_approve, name="bulk-approve"),
+    path("<int:pk>/", views.request_detail, name="request-detail"),
+    path("<int:pk>/claim/", views.claim, name="claim"),
+    path("<int:pk>/approve/", views.approve, name="approve"),
+    path("<int:pk>/deny/", views.deny, name="deny"),
+    path("<int:pk>/forward/", views.forward, name="forward"),
+]

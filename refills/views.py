@@ -1,0 +1,142 @@
+"""Pharmacist refill queue and request page (thin: forms → services → messages)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from pharmacy.access import mark_phi_access
+from pharmacy.errors import DomainError
+from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+
+from . import selectors, services
+from .choices import RefillStatus
+from .filters import RefillRequestFilter
+from .forms import ApproveForm, DenyForm, ForwardForm
+from .models import RefillRequest
+from .supply import pdc
+
+QUEUE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
+
+
+@role_required(*QUEUE_ROLES)
+def queue(request):
+    data = request.GET.copy()
+    if "status" not in data:
+        data.setlist("status", [RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW, RefillStatus.AWAITING_PRESCRIBER,
+                                RefillStatus.EXPIRED])
+    filterset = RefillRequestFilter(data, queryset=selectors.refill_request_list(user=request.user))
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    mark_phi_access(request, [r.patient_id for r in page.object_list], "refill queue")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "refills/refill_request_queue.html", {
+        "filter": filterset, "page": page, "query": query.urlencode(), "today": timezone.localdate(),
+        "agreement": selectors.shadow_agreement(),
+    })
+
+
+@role_required(*QUEUE_ROLES)
+def request_detail(request, pk: int):
+    try:
+        req = selectors.refill_request_detail(request_id=pk, user=request.user)
+    except RefillRequest.DoesNotExist as exc:
+        raise Http404("No such refill request.") from exc
+    fills = list(req.prescription.fills.all())
+    today = timezone.localdate()
+    from .facts import fill_records
+
+    adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
+    mark_phi_access(request, [req.patient_id], f"refill request {req.pk}")
+    approve_initial = {}
+    if req.protocol_mode == "assist" and req.protocol_suggestion == "approve":
+        approve_initial["note"] = "Protocol suggestion accepted"
+    return render(request, "refills/refill_request_detail.html", {
+        "req": req, "fills": fills[:12], "pdc": adherence, "today": today,
+        "approve_form": ApproveForm(initial=approve_initial), "deny_form": DenyForm(), "forward_form": ForwardForm(),
+        "labs": list(req.patient.lab_results.all()[:10]),
+    })
+
+
+def _run(request, pk, action, success):
+    try:
+        action()
+    except (DomainError, ValidationError, PermissionDenied) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
+        messages.error(request, text)
+    else:
+        messages.success(request, success)
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("refills:request-detail", pk=pk)
+
+
+@role_required(PHARMACIST, TECHNICIAN, ADMIN)
+@require_POST
+def claim(request, pk: int):
+    if request.POST.get("release"):
+        return _run(request, pk, lambda: services.refill_request_unclaim(request_id=pk, actor=request.user), "Released.")
+    return _run(request, pk, lambda: services.refill_request_claim(request_id=pk, actor=request.user),
+                "Claimed — it is yours to work.")
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def approve(request, pk: int):
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
+        return redirect("refills:request-detail", pk=pk)
+    d = form.cleaned_data
+    return _run(request, pk, lambda: services.refill_request_approve(
+        request_id=pk, actor=request.user, note=d["note"], quantity=d["quantity"], days_supply=d["days_supply"],
+        refills=d["refills"]), "Approved; the authorization is on its way to the pharmacy.")
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def deny(request, pk: int):
+    form = DenyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A reason is required to deny a request.")
+        return redirect("refills:request-detail", pk=pk)
+    return _run(request, pk, lambda: services.refill_request_deny(
+        request_id=pk, actor=request.user, reason=form.cleaned_data["reason"],
+        reason_code=form.cleaned_data["reason_code"]), "Denied.")
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def forward(request, pk: int):
+    form = ForwardForm(request.POST)
+    form.is_valid()
+    return _run(request, pk, lambda: services.refill_request_forward(
+        request_id=pk, actor=request.user, note=form.cleaned_data.get("note", "")), "Forwarded to the prescriber.")
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def bulk_approve(request):
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    suggested = RefillRequest.objects.filter(pk__in=ids, status=RefillStatus.NEEDS_REVIEW,
+                                             protocol_suggestion="approve").values_list("pk", flat=True)
+    done, failed = 0, []
+    for pk in suggested:
+        try:
+            services.refill_request_approve(request_id=pk, actor=request.user, note="Bulk approval of protocol suggestion")
+            done += 1
+        except (DomainError, ValidationError, PermissionDenied) as exc:
+            failed.append(f"#{pk}: {exc}")
+    skipped = len(ids) - len(suggested)
+    messages.success(request, f"{done} approved." + (f" {skipped} skipped (not suggested by the protocol)." if skipped else ""))
+    for text in failed:
+        messages.error(request, text)
+    return redirect("refills:queue")

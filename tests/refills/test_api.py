@@ -1,0 +1,70 @@
+"""REST API for refill requests: fields, filters, transitions, 409 on illegal ones."""
+import pytest
+
+from pharmacy.models import OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = {"id", "prescription", "patient", "kind", "source", "status", "eligibility", "protocol_trace", "decided_by",
+          "decided_at", "note", "created_at"}
+
+
+def test_create_then_retrieve_with_documented_fields(api_client_for, due_prescription):
+    api = api_client_for("integrator")
+    created = api.post("/api/v1/refill-requests/", {"prescription": due_prescription.pk}, format="json")
+    assert created.status_code == 201, created.json()
+    body = api.get(f"/api/v1/refill-requests/{created.json()['id']}/").json()
+    assert FIELDS <= set(body)
+    assert body["source"] == "api" and body["status"] == "needs_review"
+    assert isinstance(body["eligibility"], list) and isinstance(body["protocol_trace"], list)
+    second = api.post("/api/v1/refill-requests/", {"prescription": due_prescription.pk}, format="json")
+    assert second.status_code == 409 and second.json()["code"] == "duplicate_open_request"
+
+
+def test_approve_with_changes_and_illegal_repeat_is_409(api_client_for, make_request):
+    api = api_client_for("pharmacist")
+    req = make_request(status="awaiting_prescriber", kind="renewal")
+    response = api.post(f"/api/v1/refill-requests/{req.pk}/approve/",
+                        {"note": "Called prescriber", "refills": 3, "quantity": "90", "days_supply": 90}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "approved_with_changes"
+    assert OutboxMessage.objects.filter(related_id=str(req.pk)).count() == 1
+    again = api.post(f"/api/v1/refill-requests/{req.pk}/approve/", {}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
+
+
+def test_deny_requires_reason(api_client_for, make_request):
+    api = api_client_for("pharmacist")
+    req = make_request()
+    response = api.post(f"/api/v1/refill-requests/{req.pk}/deny/", {}, format="json")
+    assert response.status_code == 400 and response.json()["field"] == "reason"
+    ok = api.post(f"/api/v1/refill-requests/{req.pk}/deny/", {"reason": "Needs a visit", "reason_code": "AM"},
+                  format="json")
+    assert ok.json()["status"] == "denied" and ok.json()["denial_reason_code"] == "AM"
+
+
+def test_technician_cannot_approve_but_can_claim(api_client_for, make_request):
+    api = api_client_for("technician")
+    req = make_request()
+    assert api.post(f"/api/v1/refill-requests/{req.pk}/approve/", {}, format="json").status_code == 403
+    assert api.post(f"/api/v1/refill-requests/{req.pk}/claim/").json()["claimed_by"] == api.user.pk
+
+
+def test_forward_and_cancel(api_client_for, make_request):
+    api = api_client_for("pharmacist")
+    req = make_request()
+    assert api.post(f"/api/v1/refill-requests/{req.pk}/forward/", {}, format="json").json()["status"] == \
+        "awaiting_prescriber"
+    assert api.post(f"/api/v1/refill-requests/{req.pk}/cancel/", {"note": "dup"}, format="json").json()["status"] == \
+        "cancelled"
+
+
+def test_list_filters(api_client_for, make_request):
+    api = api_client_for("pharmacist")
+    a = make_request(status="needs_review", kind="refill")
+    make_request(status="denied", kind="renewal")
+    rows = api.get("/api/v1/refill-requests/", {"status": "needs_review"}).json()["results"]
+    assert [r["id"] for r in rows] == [a.pk]
+    assert api.get("/api/v1/refill-requests/", {"kind": "renewal"}).json()["count"] == 1
+    assert api.get("/api/v1/refill-requests/", {"patient": a.patient_id}).json()["count"] == 1
+    assert api.get("/api/v1/refill-requests/", {"prescription": a.prescription_id}).json()["count"] == 1
