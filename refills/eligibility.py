@@ -21,7 +21,8 @@ Blocking vs warning (our choices)
 - Warnings: ``no_coverage`` (cash pay possible), ``no_contact_method``, ``no_fill_history`` (the
   next dispense is the original fill; too-soon and run-out cannot be computed), ``no_consent``
   (the patient is not messaged; blocking when ``EligibilityPolicy.consent_required``), and
-  ``expires_before_run_out`` when a refill can still be dispensed before the expiration date.
+  ``expires_before_run_out`` when a refill can still be dispensed before the expiration date
+  (the request is still a renewal: issue 4 asks for one whenever expiry precedes run-out).
 """
 from __future__ import annotations
 
@@ -307,9 +308,9 @@ def _prescription_state(rx: PrescriptionFacts, today: date, policy: EligibilityP
             found.append(_Finding(
                 EXPIRES_BEFORE_RUN_OUT,
                 f"The prescription expires on {until.isoformat()}, before the supply runs out "
-                f"({run_out.isoformat()}); dispense this refill by {until.isoformat()}. "
-                "The next fill will need a renewal.",
-                citation, blocks_refill=False, blocks_renewal=False,
+                f"({run_out.isoformat()}); a renewal is requested so therapy continues "
+                f"(a refill may still be dispensed until {until.isoformat()}).",
+                citation, blocks_refill=False, blocks_renewal=False, renewal_trigger=True,
             ))
 
     kind_required: Kind = RENEWAL if any(f.renewal_trigger for f in found) else REFILL

@@ -137,7 +137,7 @@ TRIGGERED = [
         "expires_before_run_out",
         False,
         False,
-        "refill",
+        "renewal",  # issue 4: expiring before run-out asks for a renewal, the refill stays allowed
     ),
     (
         "schedule-ii",
@@ -521,7 +521,7 @@ def test_check_eligibility_unknown_kind_raises():
         pytest.param(
             {"expiration_date": TODAY + timedelta(days=2)},
             7,
-            (TODAY + timedelta(days=5), "refill"),
+            (TODAY + timedelta(days=5), "renewal"),
             id="expiring-but-refillable-now",
         ),
         pytest.param(
