@@ -232,6 +232,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `source` field with different choice sets; name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "RecordSourceEnum": "pharmacy.choices.RecordSource",
+        "RefillRequestSourceEnum": "refills.choices.RequestSource",
+    },
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
