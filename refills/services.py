@@ -429,3 +429,48 @@ def prescription_change_pharmacy(*, prescription_id: int, pharmacy, actor: Actor
             save_with_history(req, actor=actor, reason=f"Pharmacy changed to {pharmacy.name}",
                               update_fields=["pharmacy"])
     return rx
+
+
+# --- protocol rules ---------------------------------------------------------------------------
+
+@transaction.atomic
+def protocol_rules_load_defaults(*, actor: Actor, replace: bool = False) -> tuple[int, int]:
+    """Load the shipped rule set (refills/protocol_defaults.py, with its sources) into ProtocolRule
+    rows. Existing rules keep the practice's edits unless ``replace``; a replaced rule keeps its
+    mode, so loading never switches a rule to ``auto`` behind anyone's back. Returns (created, updated)."""
+    from .models import ProtocolRule
+    from .protocol_defaults import default_rule_rows
+
+    if not isinstance(actor, SystemActor):
+        require_role(actor, ADMIN, action="load the default refill protocol rules")
+    existing = {rule.name: rule for rule in ProtocolRule.objects.select_for_update()}
+    created = updated = 0
+    for order, row in enumerate(default_rule_rows()):
+        fields = {k: v for k, v in row.items() if k in _PROTOCOL_RULE_FIELDS and k != "name"}
+        fields.setdefault("priority", (order + 1) * 10)
+        rule = existing.get(row["name"])
+        if rule is None:
+            rule = ProtocolRule(name=row["name"], **fields)
+            rule.full_clean()
+            save_with_history(rule, actor=actor, reason="Default refill protocol rule loaded")
+            created += 1
+        elif replace:
+            fields.pop("mode", None)
+            for key, value in fields.items():
+                setattr(rule, key, value)
+            rule.full_clean()
+            save_with_history(rule, actor=actor, reason="Default refill protocol rule reloaded (mode kept)")
+            updated += 1
+    if created or updated:
+        record_event(kind="settings.protocol_rules_loaded", actor=actor, summary=f"{created} created, {updated} updated",
+                     data={"created": created, "updated": updated, "replace": replace})
+    return created, updated
+
+
+def _protocol_rule_fields() -> frozenset[str]:
+    from .models import ProtocolRule
+
+    return frozenset(f.name for f in ProtocolRule._meta.concrete_fields if f.name != "id")
+
+
+_PROTOCOL_RULE_FIELDS = _protocol_rule_fields()
