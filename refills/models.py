@@ -122,6 +122,10 @@ class PrescriberLink(models.Model):
     request = models.ForeignKey(RefillRequest, on_delete=models.CASCADE, related_name="links")
     prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
+    # The token is HMAC(SECRET_KEY, token_salt): the outbox keeps a placeholder, and the e-mail, the
+    # text and the reminder are rendered at delivery; without SECRET_KEY this row yields no token.
+    token_salt = models.CharField(max_length=64, blank=True)
+    channels = models.JSONField(default=list, blank=True, help_text="Where the link was sent (email, sms).")
     status = models.CharField(max_length=8, choices=LinkStatus, default=LinkStatus.ACTIVE, db_index=True)
     expires_at = models.DateTimeField(db_index=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
