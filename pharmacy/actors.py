@@ -23,6 +23,7 @@ SYSTEM_ACTORS: dict[str, str] = {
     "system:prescriber-link": "Prescriber approval link",
     "system:outbox": "Outbound message delivery",
     "system:inbound": "Inbound message processing",
+    "system:ncpdp-inbound": "Inbound NCPDP SCRIPT messages from pharmacies",
     "system:pa-status": "Prior authorization status tracking",
     "system:pa-rollout": "Prior authorization automatic submission",
     "system:reconciliation": "Medication reconciliation",

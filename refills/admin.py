@@ -65,3 +65,13 @@ class IntakeMessageAdmin(ReadOnlyWorkflowAdmin):
     list_filter = ["channel", "status"]
     search_fields = ["sender", "text"]
     raw_id_fields = ["matched_patient", "handled_by"]
+
+
+@admin.register(models.InboundNcpdpMessage)
+class InboundNcpdpMessageAdmin(ReadOnlyWorkflowAdmin):
+    list_display = ["id", "received_at", "transaction", "sender", "message_id", "status", "error_code",
+                    "refill_request", "result"]
+    list_filter = ["status", "transaction", "error_code"]
+    search_fields = ["message_id", "relates_to_message_id", "sender"]
+    date_hierarchy = "received_at"
+    raw_id_fields = ["received_by", "duplicate_of", "refill_request", "answers_outbox"]

@@ -82,3 +82,18 @@ class IntakeStatus(models.TextChoices):
     TRIAGE = "triage", "Needs staff triage"
     RESOLVED = "resolved", "Resolved by staff"
     DISMISSED = "dismissed", "Dismissed"
+
+
+class IntakeChannel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+    PORTAL = "portal", "Portal"
+
+
+class InboundStatus(models.TextChoices):
+    """DESIGN.md InboundMessage: received → processed | failed (error kept, retryable) | duplicate."""
+
+    RECEIVED = "received", "Received (stored, not processed yet)"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed (error kept; a resend is processed again)"
+    DUPLICATE = "duplicate", "Duplicate (answered as the first time)"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from pharmacy.models import Patient, Pharmacy, Prescriber, Prescription
 
-from .choices import OPEN_STATUSES, IntakeStatus, LinkStatus, ProtocolMode, RefillStatus, RequestKind, RequestSource
+from .choices import (OPEN_STATUSES, InboundStatus, IntakeChannel, IntakeStatus, LinkStatus, ProtocolMode, RefillStatus,
+                      RequestKind, RequestSource)
 
 
 class ProtocolRule(models.Model):
@@ -144,10 +146,10 @@ class PrescriberLink(models.Model):
 class IntakeMessage(models.Model):
     """Free text from a patient or pet owner (SMS, e-mail, portal), kept as received."""
 
-    channel = models.CharField(max_length=8, choices=[("sms", "SMS"), ("email", "E-mail"), ("portal", "Portal")])
+    channel = models.CharField(max_length=8, choices=IntakeChannel)
     sender = models.CharField(max_length=200, help_text="Phone number or e-mail address as received.")
     text = models.TextField()
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=10, choices=IntakeStatus, default=IntakeStatus.TRIAGE, db_index=True)
     matched_patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     match_confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
@@ -155,6 +157,8 @@ class IntakeMessage(models.Model):
     triage_reason = models.CharField(max_length=200, blank=True)
     handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
+    handled_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True, help_text="What staff did: assigned, or why it was dismissed.")
     history = HistoricalRecords()
 
     class Meta:
@@ -162,3 +166,47 @@ class IntakeMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Intake {self.pk} via {self.channel} ({self.status})"
+
+
+class InboundNcpdpMessage(models.Model):
+    """An NCPDP SCRIPT message a pharmacy sent us, stored raw before it is parsed (DESIGN.md:
+    store first, then process). A MessageID is processed once per sender: a resent message gets
+    the first answer again (status duplicate) and changes nothing."""
+
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+", help_text="The integrator account that posted it.")
+    payload = models.TextField(blank=True, help_text="As received (decoded as UTF-8; cut if oversize).")
+    size_bytes = models.PositiveIntegerField(default=0)
+    payload_truncated = models.BooleanField(default=False)
+    sender = models.CharField(max_length=64, blank=True, help_text="Header From as Qualifier:ID.")
+    message_id = models.CharField(max_length=35, blank=True, db_index=True)
+    relates_to_message_id = models.CharField(max_length=35, blank=True, db_index=True)
+    transaction = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=10, choices=InboundStatus, default=InboundStatus.RECEIVED, db_index=True)
+    error_code = models.CharField(max_length=3, blank=True, help_text="NCPDP Error/Code we answered with.")
+    error = models.TextField(blank=True)
+    answer = models.TextField(blank=True, help_text="The NCPDP Status or Error message we answered with.")
+    http_status = models.PositiveSmallIntegerField(default=200)
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    refill_request = models.ForeignKey(RefillRequest, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="inbound_messages")
+    answers_outbox = models.ForeignKey("pharmacy.OutboxMessage", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", help_text="Our message this one answers (e.g. a CancelRx).")
+    result = models.CharField(max_length=200, blank=True, help_text="What processing did, in a line.")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # The raw payload can be megabytes: keep it once, not in every history row.
+    history = HistoricalRecords(excluded_fields=["payload"])
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound NCPDP message"
+        constraints = [
+            # One processed message per (sender, MessageID); a concurrent twin fails here and is
+            # answered as a duplicate (refills/inbound.py).
+            models.UniqueConstraint(fields=["sender", "message_id"], condition=Q(status="processed"),
+                                    name="ncpdp_inbound_processed_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"NCPDP {self.transaction or '?'} {self.message_id or self.pk} ({self.status})"
