@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "RefillRequestSourceEnum": "refills.choices.RequestSource",
     },
 }
+        "PACaseStatusEnum": "priorauth.choices.CaseStatus",
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {

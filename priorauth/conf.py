@@ -1,0 +1,66 @@
+"""PA settings, read at call time (tests and operators change them without restarts).
+
+Payer endpoints and credentials live here, never in the database or its history:
+settings.RXHUB["PAYERS"] (or the JSON environment variable RXHUB_PAYERS), keyed by
+``Payer.endpoint_key``::
+
+    {"blueharbor": {"submit_url": "https://payer.example/epa", "status_url": "https://payer.example/epa/status",
+                    "token_env": "BLUEHARBOR_TOKEN"}}
+
+A payer without an entry gets its submissions written to the file outbox.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from django.conf import settings
+
+
+def _rx() -> dict:
+    return getattr(settings, "RXHUB", {})
+
+
+def payers() -> dict:
+    configured = _rx().get("PAYERS")
+    if configured is None:
+        try:
+            configured = json.loads(os.environ.get("RXHUB_PAYERS", "") or "{}")
+        except ValueError:
+            configured = {}
+    return configured if isinstance(configured, dict) else {}
+
+
+def payer_endpoint(key: str) -> dict:
+    return payers().get(key, {}) if key else {}
+
+
+def renewal_window_days() -> int:
+    # Issue 8: approvals expiring within this window open a renewal (default 30 days).
+    return int(_rx().get("PA_RENEWAL_WINDOW_DAYS", os.environ.get("RXHUB_PA_RENEWAL_WINDOW_DAYS", 30)))
+
+
+def lab_lookback_days() -> int:
+    return int(_rx().get("PA_LAB_LOOKBACK_DAYS", 365))
+
+
+def drafter_config() -> dict:
+    """Optional language-model drafter (off by default): {"ENABLED", "URL", "MODEL", "TOKEN_ENV"}."""
+    config = _rx().get("PA_DRAFTER")
+    if config is None:
+        url = os.environ.get("RXHUB_PA_DRAFTER_URL", "")
+        config = {"ENABLED": bool(url), "URL": url, "MODEL": os.environ.get("RXHUB_PA_DRAFTER_MODEL", ""),
+                  "TOKEN_ENV": os.environ.get("RXHUB_PA_DRAFTER_TOKEN_ENV", "")}
+    return config
+
+
+def drafter():
+    from .drafting import get_drafter
+
+    config = drafter_config()
+    token = os.environ.get(config.get("TOKEN_ENV") or "", "") if config.get("TOKEN_ENV") else ""
+    return get_drafter(config, token)
+
+
+def sender_id() -> str:
+    return str(_rx().get("PA_SENDER_ID", "RXHUB"))
