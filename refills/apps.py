@@ -6,8 +6,12 @@ class RefillsConfig(AppConfig):
     verbose_name = "Refills and renewals"
 
     def ready(self) -> None:
-        from pharmacy.messaging.outbox import register_delivery_hook
+        from pharmacy.messaging.outbox import register_delivery_hook, register_payload_renderer
 
+        from .links import KIND_PREFIX, render_link_message
         from .services import on_authorization_delivered
 
         register_delivery_hook("ncpdp:", on_authorization_delivered)
+        # Prescriber links: the outbox keeps a placeholder; the URL is put in at delivery.
+        for channel in ("email", "sms"):
+            register_payload_renderer(f"{channel}:{KIND_PREFIX}", render_link_message)

@@ -2,6 +2,9 @@
 SCHEDULES = [
     {"name": "rxhub:detect-refills", "func": "refills.tasks.detect_refills_daily", "schedule_type": "D",
      "repeats": -1},
+    # Reminders after PRESCRIBER_REMINDER_HOURS and escalation of expired links (refills/links.py).
+    {"name": "rxhub:prescriber-links", "func": "refills.tasks.process_prescriber_links", "schedule_type": "I",
+     "minutes": 15, "repeats": -1},
 ]
 
 
@@ -11,3 +14,9 @@ def detect_refills_daily() -> str:
     result = detect_refills()
     outcome = evaluate_opened(result.request_ids)
     return f"opened {result.opened}; {outcome}"
+
+
+def process_prescriber_links() -> str:
+    from .links import prescriber_links_process
+
+    return str(prescriber_links_process())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import link_views, views
 
 app_name = "refills"
 
@@ -12,4 +12,7 @@ urlpatterns = [
     path("<int:pk>/approve/", views.approve, name="approve"),
     path("<int:pk>/deny/", views.deny, name="deny"),
     path("<int:pk>/forward/", views.forward, name="forward"),
+    # Public: a prescriber's signed single-use link (the token is the credential; refills/links.py).
+    path("link/done/", link_views.prescriber_link_done, name="prescriber-link-done"),
+    path("link/<str:token>/", link_views.prescriber_link, name="prescriber-link"),
 ]

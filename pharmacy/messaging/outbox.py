@@ -10,6 +10,7 @@ Delivery retries with exponential backoff (1, 2, 4 … minutes, capped at 6 h) a
 """
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import timedelta
 
@@ -78,7 +79,7 @@ def outbox_deliver(*, outbox_id: int) -> OutboxMessage:
             return message
         message.attempts += 1
         try:
-            response = TRANSPORTS[message.transport](message)
+            response = TRANSPORTS[message.transport](_rendered(message))
         except DeliveryError as exc:
             message.last_error = str(exc)[:2000]
             if exc.permanent or message.attempts >= max_attempts:
@@ -98,6 +99,26 @@ def outbox_deliver(*, outbox_id: int) -> OutboxMessage:
             "status", "attempts", "last_error", "next_attempt_at", "sent_at", "response"])
     if message.status == OutboxStatus.SENT:
         _after_delivery(message)
+    return message
+
+
+_PAYLOAD_RENDERERS: list[tuple[str, object]] = []
+
+
+def register_payload_renderer(kind_prefix: str, renderer) -> None:
+    """A message that carries a credential (a prescriber's signed link) is stored with a
+    placeholder; ``renderer(message) -> str`` builds the text handed to the transport at delivery,
+    so the credential is in neither the outbox row, its history, nor the outbox API."""
+    if (kind_prefix, renderer) not in _PAYLOAD_RENDERERS:
+        _PAYLOAD_RENDERERS.append((kind_prefix, renderer))
+
+
+def _rendered(message: OutboxMessage) -> OutboxMessage:
+    for prefix, renderer in _PAYLOAD_RENDERERS:
+        if message.kind.startswith(prefix):
+            view = copy.copy(message)  # the stored row keeps the placeholder
+            view.payload = renderer(message)
+            return view
     return message
 
 

@@ -56,7 +56,7 @@ def test_approve_refill_writes_newrx_and_uses_one_refill(make_request, pharmacis
     req.refresh_from_db()
     assert req.status == S.APPROVED and req.decided_by == pharmacist and req.decided_at
     assert req.prescription.refills_remaining == 2
-    message = OutboxMessage.objects.get(related_id=str(req.pk))
+    message = OutboxMessage.objects.get(related_id=str(req.pk), kind__startswith="ncpdp:")
     assert message.kind == "ncpdp:NewRx" and message.message_id == req.outbound_message_id
     parsed = ncpdp.parse_message(message.payload)
     assert parsed.transaction == "NewRx"
@@ -72,7 +72,7 @@ def test_pharmacy_request_gets_rxrenewalresponse_relating_to_it(make_request, ph
     services.refill_request_approve(request_id=req.pk, actor=pharmacist, refills=2, quantity="60", days_supply=60)
     req.refresh_from_db()
     assert req.status == S.APPROVED_WITH_CHANGES
-    parsed = ncpdp.parse_message(OutboxMessage.objects.get(related_id=str(req.pk)).payload)
+    parsed = ncpdp.parse_message(OutboxMessage.objects.get(related_id=str(req.pk), kind__startswith="ncpdp:").payload)
     assert parsed.transaction == "RxRenewalResponse"
     assert parsed.header.relates_to_message_id == "PHARM123"
     assert parsed.response.kind == "ApprovedWithChanges" and parsed.medication_prescribed.refills == 2
@@ -88,7 +88,7 @@ def test_deny_needs_a_reason_and_answers_the_pharmacy(make_request, pharmacist):
     services.refill_request_deny(request_id=req.pk, actor=pharmacist, reason="Needs an appointment", reason_code="AM")
     req.refresh_from_db()
     assert req.status == S.DENIED and req.denial_reason_code == "AM"
-    parsed = ncpdp.parse_message(OutboxMessage.objects.get(related_id=str(req.pk)).payload)
+    parsed = ncpdp.parse_message(OutboxMessage.objects.get(related_id=str(req.pk), kind__startswith="ncpdp:").payload)
     assert parsed.response.kind == "Denied" and "AM" in parsed.response.reason_codes
 
 
@@ -206,6 +206,6 @@ def test_two_concurrent_approvals_give_one_decision(make_request, make_user):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert sorted(outcomes) == ["TransitionNotAllowed", "approved"]
-    assert OutboxMessage.objects.filter(related_id=str(req.pk)).count() == 1
+    assert OutboxMessage.objects.filter(related_id=str(req.pk), kind__startswith="ncpdp:").count() == 1
     req.refresh_from_db()
     assert req.prescription.refills_remaining == 2

@@ -1,0 +1,80 @@
+"""Public pages behind a prescriber's signed link (no login: the token is the credential).
+
+Thin: the link services in refills/links.py validate, lock and decide; these pages show the
+request with its context and turn a LinkError into a clear page with 404 / 403 / 410."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from audit.events import client_ip, record_event
+from pharmacy.access import mark_phi_access
+
+from .facts import fill_records
+from .forms import LinkAnswerForm
+from .links import LINK_ACTOR, LinkError, prescriber_link_answer, prescriber_link_open
+from .supply import pdc
+
+DONE_SESSION_KEY = "prescriber_link_done"
+
+
+def _private(response):
+    # The page holds PHI behind a credential in its URL: keep it out of caches, referrers and indexes.
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _refused(request, exc: LinkError):
+    return _private(render(request, "refills/prescriber_link_error.html", {"error": exc},
+                           status=exc.status_code))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def prescriber_link(request, token: str):
+    try:
+        link = prescriber_link_open(token=token)
+    except LinkError as exc:
+        return _refused(request, exc)
+    req = link.request
+    form = LinkAnswerForm(request.POST or None, prescription=req.prescription,
+                          requested_refills=req.pharmacy_requested_refills)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            req = prescriber_link_answer(
+                token=token, decision=d["decision"], note=d["note"], quantity=d["quantity"],
+                days_supply=d["days_supply"], refills=d["refills"], reason=d["reason"],
+                reason_code=d["reason_code"] or "AF", ip=client_ip(request))
+        except LinkError as exc:
+            return _refused(request, exc)
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                form.add_error(name if name in form.fields else None, errors)
+        else:
+            request.session[DONE_SESSION_KEY] = {"status": req.get_status_display(), "decision": d["decision"]}
+            return redirect("refills:prescriber-link-done")
+    elif request.method == "GET":
+        record_event(kind="refill.link_viewed", actor=LINK_ACTOR, subject=req, patient_id=req.patient_id,
+                     summary=f"{link.prescriber} opened the approval link",
+                     data={"link_id": link.pk, "prescriber_id": link.prescriber_id}, request=request)
+    mark_phi_access(request, [req.patient_id], f"prescriber link for refill request {req.pk}")
+    fills = list(req.prescription.fills.all())
+    today = timezone.localdate()
+    adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
+    return _private(render(request, "refills/prescriber_link.html", {
+        "link": link, "req": req, "rx": req.prescription, "patient": req.patient, "fills": fills[:8],
+        "pdc": adherence, "form": form, "today": today,
+    }, status=400 if request.method == "POST" else 200))
+
+
+@never_cache
+def prescriber_link_done(request):
+    outcome = request.session.pop(DONE_SESSION_KEY, None)
+    return _private(render(request, "refills/prescriber_link_done.html", {"outcome": outcome}))
