@@ -25,7 +25,9 @@ DONE_SESSION_KEY = "prescriber_link_done"
 
 def _private(response):
     # The page holds PHI behind a credential in its URL: keep it out of caches, referrers and indexes.
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser posts the form with "Origin: null",
+    # which the CSRF check refuses; other sites still never see the URL.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -134,7 +134,7 @@ def test_valid_link_page_shows_the_request_with_context(client, forwarded):
     for text in (rx.drug.name, rx.sig, "No refills remain.", str(req.patient.last_visit_date), "Fill history",
                  "Approve with changes", "Deny"):
         assert text in body, text
-    assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
+    assert response["Referrer-Policy"] == "same-origin" and "no-store" in response["Cache-Control"]
     assert AuditEvent.objects.filter(kind="refill.link_viewed", subject_id=str(req.pk)).exists()
 
 
