@@ -236,9 +236,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RecordSourceEnum": "pharmacy.choices.RecordSource",
         "RefillRequestSourceEnum": "refills.choices.RequestSource",
+        "PACaseStatusEnum": "priorauth.choices.CaseStatus",
     },
 }
-        "PACaseStatusEnum": "priorauth.choices.CaseStatus",
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {
