@@ -1,7 +1,12 @@
 """Refill endpoints under /api/v1/ (the core router picks up register(); plain paths below)."""
-from . import views
+from django.urls import path
 
-urlpatterns: list = []
+from . import ncpdp, views
+
+urlpatterns: list = [
+    path("ncpdp/", ncpdp.NcpdpInboundView.as_view(), name="ncpdp-inbound"),
+    path("ncpdp/messages/", ncpdp.InboundNcpdpMessageList.as_view(), name="ncpdp-inbound-list"),
+]
 
 
 def register(router) -> None:

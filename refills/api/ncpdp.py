@@ -1,0 +1,85 @@
+"""``POST /api/v1/ncpdp/``: pharmacies' NCPDP SCRIPT messages (integrator accounts), answered with
+an NCPDP Status or Error message (refills/inbound.py does the work); ``GET
+/api/v1/ncpdp/messages/`` lists what arrived and how it was answered."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.views import APIView
+
+from pharmacy.roles import ADMIN, INTEGRATOR
+from refills import inbound
+from refills.models import InboundNcpdpMessage
+
+XML = "application/xml"
+
+
+class XmlPassthroughParser(BaseParser):
+    """Declares the XML media type; the view reads the (size-capped) body itself."""
+
+    media_type = XML
+
+    def parse(self, stream, media_type=None, parser_context=None):  # pragma: no cover — never called
+        return None
+
+
+def _read_capped(request, limit: int) -> tuple[bytes, int]:
+    """At most limit + 1 bytes of the body (enough to know it is too big), and the declared size."""
+    django_request = getattr(request, "_request", request)
+    try:
+        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    body = django_request.read(limit + 1)
+    return body, max(declared, len(body))
+
+
+class NcpdpInboundView(APIView):
+    """Receive one NCPDP SCRIPT 2017071 message (RxRenewalRequest, RxFill, CancelRxResponse,
+    Status/Error/Verify). The answer is an NCPDP ``Status`` (010, HTTP 200) or ``Error`` (900
+    rejected / 601 unable to process, HTTP 400 — 413 when larger than RXHUB MAX_INBOUND_BYTES;
+    602 receiver error, HTTP 500). A MessageID already processed for the same sender gets the same
+    answer again and changes nothing."""
+
+    allowed_roles = {"write": {INTEGRATOR}}
+    parser_classes = [XmlPassthroughParser]
+
+    @extend_schema(
+        operation_id="ncpdp_inbound", request={XML: OpenApiTypes.STR},
+        responses={(200, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Status 010"),
+                   (400, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 900 / 601"),
+                   (413, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 601 (too large)"),
+                   (500, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 602")},
+    )
+    def post(self, request):
+        limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
+        body, size = _read_capped(request, limit)
+        answer = inbound.ncpdp_inbound_receive(body=body, size=size, user=request.user)
+        response = HttpResponse(answer.xml, status=answer.http_status, content_type=f"{XML}; charset=utf-8")
+        response["X-Inbound-Message-Id"] = str(answer.message.pk)
+        return response
+
+
+class InboundNcpdpMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InboundNcpdpMessage
+        fields = ["id", "received_at", "transaction", "sender", "message_id", "relates_to_message_id", "status",
+                  "error_code", "error", "result", "http_status", "answer", "refill_request", "duplicate_of",
+                  "size_bytes", "payload_truncated", "processed_at"]
+        read_only_fields = fields
+
+
+class InboundNcpdpMessageList(generics.ListAPIView):
+    """Inbound NCPDP messages, newest first, with our answer (payloads are not listed: they carry
+    PHI; admins see them in Django admin)."""
+
+    allowed_roles = {"read": {INTEGRATOR, ADMIN}}
+    serializer_class = InboundNcpdpMessageSerializer
+    filterset_fields = ["status", "transaction", "message_id"]
+
+    def get_queryset(self):
+        return inbound.inbound_list(user=self.request.user)
