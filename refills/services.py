@@ -133,6 +133,8 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
             why = "; ".join(c["name"] for c in req.protocol_trace if not c["passed"]) or decision.outcome
             _move(req, S.NEEDS_REVIEW, actor=PROTOCOL,
                   reason=f"To a pharmacist ({decision.mode} mode; {why})"[:500], fields=fields)
+    if req.status == S.AUTO_APPROVED:
+        _notify(req, "decision")
     return req
 
 

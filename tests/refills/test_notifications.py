@@ -134,3 +134,11 @@ def test_http_sms_backend_posts_the_text(make_request, pharmacist, rx_for, setti
     assert sent["headers"]["authorization"] == "Bearer sms-secret"
     assert sent["headers"]["idempotency-key"] == message.message_id
     assert '"text": "Hi Maria, your refill of atorvastatin was approved.' in sent["body"]
+
+
+def test_protocol_auto_approval_tells_the_patient(due_prescription, ace_rule, pharmacist):
+    ace_rule("auto")
+    req = services.refill_request_open(prescription=due_prescription, actor=pharmacist, source="staff")
+    assert req.status == S.AUTO_APPROVED
+    message = patient_messages().get()
+    assert message.kind == "sms:refill-approved" and due_prescription.drug.name in message.payload
