@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class ReconciliationConfig(AppConfig):
     name = "reconciliation"
     verbose_name = "Medication reconciliation"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from pharmacy.models import Fill, Prescription
+
+        from . import receivers
+
+        # The allergy check runs for every new prescription however it is created (UI, API, admin,
+        # reconciliation); a recorded fill is shared with a consenting EHR (FHIR MedicationDispense).
+        post_save.connect(receivers.prescription_created, sender=Prescription,
+                          dispatch_uid="reconciliation-allergy-check")
+        post_save.connect(receivers.fill_recorded, sender=Fill, dispatch_uid="reconciliation-dispense-share")

@@ -1,0 +1,24 @@
+"""Signal receivers (thin): they call services inside the saving transaction."""
+from __future__ import annotations
+
+from pharmacy.actors import system_actor
+
+
+def _actor(instance):
+    user = getattr(instance, "_history_user", None)
+    return user if user is not None and getattr(user, "is_authenticated", False) else system_actor(
+        "system:reconciliation")
+
+
+def prescription_created(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        from .services import prescription_allergy_check
+
+        prescription_allergy_check(prescription=instance, actor=_actor(instance))
+
+
+def fill_recorded(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        from .services import dispense_share
+
+        dispense_share(fill=instance, actor=_actor(instance))
