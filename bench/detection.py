@@ -120,17 +120,20 @@ def measure(fn):
 
 
 def bare_read(today, lookahead):
-    from pharmacy.models import Fill
+    from django.db.models import Max, Min
+
+    from pharmacy.models import Fill, Prescription
     from refills.detection import CHUNK, candidate_prescriptions
 
-    base, last_pk, rows_seen = candidate_prescriptions(today, lookahead), 0, 0
-    while True:
-        rows = list(base.filter(pk__gt=last_pk).values("pk", "status", "days_supply", "expiration_date")[:CHUNK])
-        if not rows:
-            return rows_seen
-        last_pk, rows_seen = rows[-1]["pk"], rows_seen + len(rows)
+    base, rows_seen = candidate_prescriptions(today, lookahead), 0
+    bounds = Prescription.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    for low in range(bounds["low"] or 0, (bounds["high"] or -1) + 1, CHUNK):
+        rows = list(base.filter(pk__gte=low, pk__lt=low + CHUNK).values("pk", "status", "days_supply",
+                                                                        "expiration_date"))
+        rows_seen += len(rows)
         list(Fill.objects.filter(prescription_id__in=[r["pk"] for r in rows]).values_list(
             "prescription_id", "fill_date", "days_supply"))
+    return rows_seen
 
 
 def naive(today, lookahead, sample: int):

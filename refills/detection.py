@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from pharmacy.actors import actor_user, system_actor
@@ -63,13 +63,14 @@ def detect_refills(*, today: date | None = None, lookahead: int | None = None, d
     columns = ("pk", "patient_id", "pharmacy_id", "prescriber_id", "status", "dea_schedule", "refills_authorized",
                "refills_remaining", "written_date", "expiration_date", "days_supply", "drug__is_urgent",
                "patient__species")
-    last_pk = 0
     base = candidate_prescriptions(today, lookahead)
-    while True:
-        rows = list(base.filter(pk__gt=last_pk).values(*columns)[:CHUNK])
+    bounds = Prescription.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    # Chunks are ranges of ids, not LIMITs: each query aggregates only its own range's fills, so
+    # the cost stays linear in the table size (a LIMIT after GROUP BY re-aggregates the rest).
+    for low in range(bounds["low"] or 0, (bounds["high"] or -1) + 1, CHUNK):
+        rows = list(base.filter(pk__gte=low, pk__lt=low + CHUNK).values(*columns))
         if not rows:
-            break
-        last_pk = rows[-1]["pk"]
+            continue
         fills = defaultdict(list)
         for f in (Fill.objects.filter(prescription_id__in=[r["pk"] for r in rows], status__in=COUNTED_FILL_STATUSES)
                   .order_by("prescription_id", "fill_date").values_list("prescription_id", "fill_date", "days_supply")):
