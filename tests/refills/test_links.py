@@ -347,3 +347,11 @@ def test_command_and_schedule_run_the_same_work(forwarded, capsys):
     from refills.tasks import process_prescriber_links
 
     assert process_prescriber_links().startswith("0 reminded")
+
+
+def test_pharmacist_sees_the_link_state_on_the_request_page(client, forwarded, pharmacist):
+    req, link, token = forwarded()
+    client.force_login(pharmacist)
+    body = client.get(f"/refills/{req.pk}/").content.decode()
+    assert "Prescriber approval links" in body and "Active" in body and "by email" in body
+    assert token not in body
