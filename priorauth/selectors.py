@@ -112,8 +112,9 @@ def analytics(*, since=None) -> dict:
     rollout = []
     for pair in sorted(pairs.values(), key=lambda p: (p["payer"], p["drug"], p["mode"])):
         compared, submitted = pair.pop("compared"), pair["submitted"]
-        pair["field_agreement"] = _rate(pair.pop("field_sum"), compared) if compared else None
-        pair["letter_similarity"] = round(pair.pop("letter_sum") / compared, 3) if compared else None
+        field_sum, letter_sum = pair.pop("field_sum"), pair.pop("letter_sum")
+        pair["field_agreement"] = round(field_sum / compared, 3) if compared else None
+        pair["letter_similarity"] = round(letter_sum / compared, 3) if compared else None
         pair["compared"] = compared
         # Error rate: automatic submissions judged wrong on review, plus denials, per submission.
         pair["error_rate"] = _rate(pair["errors"] + pair["denied"], submitted)
