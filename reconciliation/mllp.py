@@ -1,0 +1,160 @@
+"""MLLP listener (HL7 v2.5.1 Appendix C, Minimal Lower Layer Protocol): an asyncio TCP server.
+
+Each frame is ``<SB=0x0B> message <EB=0x1C><CR=0x0D>``. Reading is asynchronous, so a slow or
+half-open client only holds its own connection (closed after ``RECON_MLLP_IDLE_SECONDS`` of
+silence); storing and processing run in a small thread pool (the ORM is synchronous). The ACK is
+written only after ``services.ingest`` has committed: AA processed (or duplicate/unsupported,
+stored), AE processing failed (kept for retry), AR unreadable input (stored, refused).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections, connections
+
+from pharmacy.interop.hl7v2 import build_ack
+
+from .conf import conf
+
+SB, EB, CR = b"\x0b", b"\x1c", b"\r"
+MAX_FRAME_BYTES = 5_000_000
+log = logging.getLogger("reconciliation.mllp")
+
+
+def handle_frame(frame: bytes, peer: str = "") -> bytes:
+    """Store, process and acknowledge one framed message (runs in a worker thread)."""
+    from . import services
+
+    close_old_connections()
+    try:
+        result = services.ingest(channel="mllp", payload=frame, content_type="application/hl7-v2",
+                                 source_name=peer)
+        ack = build_ack(frame, result.ack_code, result.error)
+    except Exception as exc:  # noqa: BLE001 — the sender always gets an answer
+        log.exception("MLLP message could not be stored")
+        ack = build_ack(frame, "AE", f"internal error: {type(exc).__name__}")
+    return ack.encode("utf-8")
+
+
+class MLLPServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 2575, *, workers: int | None = None,
+                 idle_timeout: float | None = None):
+        self.host, self.requested_port = host, port
+        self.workers = workers or conf("RECON_MLLP_WORKERS")
+        self.idle_timeout = idle_timeout if idle_timeout is not None else conf("RECON_MLLP_IDLE_SECONDS")
+        self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mllp")
+        self.server: asyncio.base_events.Server | None = None
+        self.connections = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1] if self.server else self.requested_port
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, self.host, self.requested_port)
+
+    async def serve_forever(self) -> None:
+        if self.server is None:
+            await self.start()
+        async with self.server:
+            await self.server.serve_forever()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = "%s:%s" % (writer.get_extra_info("peername") or ("?", "?"))[:2]
+        loop = asyncio.get_running_loop()
+        self.connections += 1
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        buffer = b""
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), timeout=self.idle_timeout)
+                except (asyncio.TimeoutError, ConnectionError):
+                    break
+                if not chunk:
+                    break
+                buffer += chunk
+                while True:
+                    start = buffer.find(SB)
+                    if start < 0:
+                        buffer = b""  # bytes outside a frame are not a message
+                        break
+                    end = buffer.find(EB, start + 1)
+                    if end < 0:
+                        buffer = buffer[start:]
+                        if len(buffer) > MAX_FRAME_BYTES:
+                            writer.write(SB + build_ack(b"", "AR", "message too large").encode() + EB + CR)
+                            await writer.drain()
+                            return
+                        break
+                    frame, buffer = buffer[start + 1:end], buffer[end + 1:]
+                    if buffer.startswith(CR):
+                        buffer = buffer[1:]
+                    ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer)
+                    writer.write(SB + ack + EB + CR)
+                    await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            self.connections -= 1
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def aclose(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self._tasks):  # open connections end with the listener
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown_workers)
+
+    def shutdown_workers(self) -> None:
+        # Each worker thread closes its own database connection: one job per thread, held at a
+        # barrier so no thread takes two.
+        barrier = threading.Barrier(self.workers)
+
+        def close_own():
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            connections.close_all()
+
+        for future in [self.executor.submit(close_own) for _ in range(self.workers)]:
+            future.result()
+        self.executor.shutdown(wait=True)
+
+
+class BackgroundMLLPServer:
+    """The listener on its own event loop in a thread (tests, benchmarks)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **kwargs):
+        self.server = MLLPServer(host, port, **kwargs)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="mllp-loop")
+
+    def __enter__(self) -> BackgroundMLLPServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.aclose(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
