@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from audit.events import client_ip, record_event
 from pharmacy.access import mark_phi_access
+from pharmacy.errors import DomainError
 
 from .facts import fill_records
 from .forms import LinkAnswerForm
@@ -56,9 +57,11 @@ def prescriber_link(request, token: str):
                 reason_code=d["reason_code"] or "AF", ip=client_ip(request))
         except LinkError as exc:
             return _refused(request, exc)
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
+        except ValidationError as exc:  # e.g. more refills than the schedule allows; nothing was recorded
+            for name, errors in (exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}).items():
                 form.add_error(name if name in form.fields else None, errors)
+        except DomainError as exc:  # e.g. a refill with none left to authorize; nothing was recorded
+            form.add_error(None, str(exc))
         else:
             request.session[DONE_SESSION_KEY] = {"status": req.get_status_display(), "decision": d["decision"]}
             return redirect("refills:prescriber-link-done")

@@ -207,13 +207,10 @@ def _check(link: PrescriberLink, req: RefillRequest, now: datetime) -> None:
         raise LinkClosed(f"The request is already {req.get_status_display().lower()}; nothing more is needed.")
 
 
-def _find(token: str, *, lock: bool) -> PrescriberLink:
+def _find(token: str) -> PrescriberLink:
     if not token or len(token) > 128:
         raise LinkNotFound("The link is incomplete or was changed. Open it again from the message you received.")
-    qs = PrescriberLink.objects.select_related("prescriber")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    link = qs.filter(token_hash=token_hash(token)).first()
+    link = PrescriberLink.objects.select_related("prescriber").filter(token_hash=token_hash(token)).first()
     if link is None:
         raise LinkNotFound("The link is incomplete or was changed. Open it again from the message you received.")
     return link
@@ -225,7 +222,7 @@ def prescriber_link_open(*, token: str) -> PrescriberLink:
 
     from pharmacy.models import Fill
 
-    link = _find(token, lock=False)
+    link = _find(token)
     req = (RefillRequest.objects.select_related("patient", "prescription__drug", "prescription__prescriber",
                                                 "pharmacy", "prescription__pharmacy")
            .prefetch_related(Prefetch("prescription__fills", queryset=Fill.objects.order_by("-fill_date")))
@@ -247,8 +244,11 @@ def prescriber_link_answer(*, token: str, decision: str, note: str = "", quantit
     if decision not in DECISIONS:
         raise ValidationError({"decision": f"Unknown decision {decision!r}."})
     with transaction.atomic():
-        link = _find(token, lock=True)
-        req = RefillRequest.objects.select_for_update().select_related("prescription").get(pk=link.request_id)
+        # Lock order everywhere: the request, then its link (as forwarding and expiry do).
+        found = _find(token)
+        req = RefillRequest.objects.select_for_update(of=("self",)).select_related("prescription").get(
+            pk=found.request_id)
+        link = PrescriberLink.objects.select_for_update(of=("self",)).select_related("prescriber").get(pk=found.pk)
         now = timezone.now()
         _check(link, req, now)
         prescriber = link.prescriber
@@ -290,8 +290,8 @@ class LinkRun:
 
 def _remind(link_id: int, now: datetime) -> bool:
     with transaction.atomic():
-        link = (PrescriberLink.objects.select_for_update(skip_locked=True).select_related("prescriber", "request")
-                .filter(pk=link_id, status=LinkStatus.ACTIVE, reminded_at__isnull=True, expires_at__gt=now).first())
+        link = (PrescriberLink.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("prescriber", "request").filter(pk=link_id, status=LinkStatus.ACTIVE, reminded_at__isnull=True, expires_at__gt=now).first())
         if link is None or link.request.status != S.AWAITING_PRESCRIBER:
             return False
         _enqueue(link, reminder=True, actor=LINK_ACTOR)
@@ -306,15 +306,18 @@ def _expire(link_id: int, now: datetime) -> tuple[bool, bool]:
     awaits the prescriber, escalate: awaiting_prescriber → expired → needs_review."""
     from .services import _move
 
+    request_id = PrescriberLink.objects.filter(pk=link_id).values_list("request_id", flat=True).first()
+    if request_id is None:
+        return False, False
     with transaction.atomic():
-        link = (PrescriberLink.objects.select_for_update(skip_locked=True)
+        req = RefillRequest.objects.select_for_update().get(pk=request_id)  # request, then link
+        link = (PrescriberLink.objects.select_for_update()
                 .filter(pk=link_id, status=LinkStatus.ACTIVE, expires_at__lte=now).first())
-        if link is None:
+        if link is None:  # answered or handled by a concurrent run meanwhile
             return False, False
         link.status = LinkStatus.EXPIRED
         save_with_history(link, actor=LINK_ACTOR, reason=f"Expired unanswered after {link_hours()} h",
                           update_fields=["status"])
-        req = RefillRequest.objects.select_for_update().get(pk=link.request_id)
         live = PrescriberLink.objects.filter(request=req, status=LinkStatus.ACTIVE, expires_at__gt=now).exists()
         if req.status != S.AWAITING_PRESCRIBER or live:
             return True, False
@@ -331,7 +334,8 @@ def _expire(link_id: int, now: datetime) -> tuple[bool, bool]:
 
 def prescriber_links_process(*, now: datetime | None = None) -> LinkRun:
     """Remind links unanswered for PRESCRIBER_REMINDER_HOURS, expire and escalate the expired
-    ones. Safe to run twice at once (row locks, skip locked, dedupe keys on the reminders)."""
+    ones. Safe to run twice at once (row locks with the state re-checked under them, dedupe keys
+    on the reminders)."""
     now = now or timezone.now()
     run = LinkRun()
     active = PrescriberLink.objects.filter(status=LinkStatus.ACTIVE)

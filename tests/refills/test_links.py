@@ -355,3 +355,40 @@ def test_pharmacist_sees_the_link_state_on_the_request_page(client, forwarded, p
     body = client.get(f"/refills/{req.pk}/").content.decode()
     assert "Prescriber approval links" in body and "Active" in body and "by email" in body
     assert token not in body
+
+
+def test_a_refused_decision_is_shown_on_the_page_and_keeps_the_link(client, make_request, pharmacist):
+    rx = PrescriptionFactory(refills_remaining=0)
+    req = make_request(prescription=rx, kind="refill")  # a refill with nothing left to authorize
+    services.refill_request_forward(request_id=req.pk, actor=pharmacist)
+    link = PrescriberLink.objects.get(request=req)
+    response = client.post(link_path(links.link_token(link)), {"decision": "approve"})
+    assert response.status_code == 400 and "needs a renewal" in response.content.decode()
+    link.refresh_from_db()
+    req.refresh_from_db()
+    assert link.status == LinkStatus.ACTIVE and req.status == S.AWAITING_PRESCRIBER
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_escalate_once(forwarded):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    req, link, token = forwarded()
+    when = link.expires_at + timedelta(minutes=1)
+    barrier, runs = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        try:
+            runs.append(links.prescriber_links_process(now=when))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(r.escalated for r in runs) == 1 and sum(r.expired for r in runs) == 1
+    req.refresh_from_db()
+    assert req.status == S.NEEDS_REVIEW
+    assert [h.status for h in req.history.order_by("history_date", "history_id")].count(S.EXPIRED) == 1

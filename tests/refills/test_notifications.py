@@ -7,7 +7,13 @@ from pharmacy.messaging.outbox import outbox_deliver
 from pharmacy.models import OutboxMessage
 from refills import notifications, services
 from refills.choices import RefillStatus
-from tests.factories import AnimalFactory, DrugFactory, PatientFactory, PrescriptionFactory, VeterinarianFactory
+from tests.factories import (
+    AnimalFactory,
+    DrugFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    VeterinarianFactory,
+)
 
 pytestmark = pytest.mark.django_db
 S = RefillStatus
