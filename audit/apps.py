@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (security events into the chain)
+        from .immutability import connect_guards, install_after_migrate
+
+        connect_guards()
+        # After every migrate (whatever app created new history tables): re-install the
+        # PostgreSQL append-only triggers. Idempotent; a no-op on SQLite.
+        post_migrate.connect(install_after_migrate, dispatch_uid="audit.append_only_triggers")

@@ -37,3 +37,31 @@ class AuditChainHead(models.Model):
 
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class PhiAccess(models.Model):
+    """One patient's data shown to one user by one request (HIPAA 45 CFR 164.312(b) audit
+    controls: record and examine activity in systems that contain ePHI).
+
+    Append-only like the audit chain: written once by ``audit.middleware.PhiAccessMiddleware``
+    (one INSERT per request), never changed; PostgreSQL triggers refuse UPDATE/DELETE. It is a
+    log, not a record with a lifecycle, so it deliberately has no HistoricalRecords."""
+
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="+")
+    username = models.CharField(max_length=150, help_text="Username at the time (kept if the user is renamed).")
+    patient_id = models.BigIntegerField(db_index=True)
+    what = models.CharField(max_length=200)
+    path = models.CharField(max_length=300)
+    method = models.CharField(max_length=8)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "PHI access"
+        verbose_name_plural = "PHI access log"
+        indexes = [models.Index(fields=["patient_id", "-at"]), models.Index(fields=["user", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.username} viewed patient {self.patient_id} ({self.what})"

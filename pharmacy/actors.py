@@ -64,7 +64,8 @@ def actor_user(actor: Actor):
         User = get_user_model()
         pk = _user_cache.get(actor.name)
         if pk is not None:
-            user = User.objects.filter(pk=pk).first()
+            # Check the name too: a cached pk may belong to someone else after a rollback.
+            user = User.objects.filter(pk=pk, username=actor.name).first()
             if user is not None:
                 return user
         user, created = User.objects.get_or_create(

@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Writes the PHI access log (one INSERT per request) from the views' mark_phi_access calls.
+    "audit.middleware.PhiAccessMiddleware",
 ]
 
 ROOT_URLCONF = "pharmacy.urls"
@@ -285,6 +287,9 @@ RXHUB = {
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("RXHUB_OUTBOX_MAX_ATTEMPTS", "8")),
     "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
     "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND", "pharmacy.messaging.transports.ConsoleSmsBackend"),
+    # History and PHI access log retention before `manage.py purge_history` may remove rows
+    # (default six years, as HIPAA documentation retention, 45 CFR 164.316(b)(2)(i)).
+    "HISTORY_RETENTION_DAYS": int(os.environ.get("RXHUB_HISTORY_RETENTION_DAYS", str(6 * 365))),
 }
 
 # History: change reasons can be long; reverting from admin would bypass services.

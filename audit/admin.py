@@ -1,0 +1,37 @@
+"""Read-only admin for the audit chain and the PHI access log: no add, change or delete."""
+from django.contrib import admin
+
+from .models import AuditEvent, PhiAccess
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "occurred_at", "kind", "actor_label", "subject_type", "subject_id", "patient_id",
+                    "ip_address", "summary"]
+    list_filter = ["kind", "occurred_at"]
+    search_fields = ["actor_label", "subject_id", "summary", "kind"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(PhiAccess)
+class PhiAccessAdmin(ReadOnlyAdmin):
+    list_display = ["at", "username", "patient_id", "what", "method", "path", "ip_address"]
+    list_filter = ["at", "method", "username"]
+    search_fields = ["username", "=patient_id", "what", "path"]
+    date_hierarchy = "at"
+    show_full_result_count = False

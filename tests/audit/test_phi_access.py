@@ -1,0 +1,101 @@
+"""PHI access log: every page view and API read of a patient's data records user, patient,
+what, time and IP; written with one INSERT per request; admins filter it."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import PhiAccess
+from tests.factories import PatientFactory, PrescriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_patient_page_view_is_logged(client, pharmacist):
+    patient = PatientFactory()
+    client.force_login(pharmacist)
+    response = client.get(f"/patients/{patient.pk}/", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200
+    entry = PhiAccess.objects.get()
+    assert (entry.user, entry.patient_id, entry.what, entry.ip_address, entry.method) == (
+        pharmacist, patient.pk, "patient page", "10.1.2.3", "GET")
+    assert entry.path == f"/patients/{patient.pk}/" and entry.username == pharmacist.username
+
+
+def test_refill_queue_logs_each_patient_shown_with_one_insert(client, pharmacist):
+    from refills.models import RefillRequest
+
+    for _ in range(3):
+        rx = PrescriptionFactory()
+        RefillRequest.objects.create(prescription=rx, patient=rx.patient, status="needs_review")
+    client.force_login(pharmacist)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/refills/").status_code == 200
+    inserts = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "audit_phiaccess"')]
+    assert len(inserts) == 1
+    assert PhiAccess.objects.filter(what="refill queue").count() == 3
+
+
+def test_api_reads_are_logged(api_client_for):
+    patient = PatientFactory()
+    client = api_client_for("integrator")
+    assert client.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
+    assert client.get("/api/v1/patients/").status_code == 200
+    whats = set(PhiAccess.objects.filter(patient_id=patient.pk).values_list("what", flat=True))
+    assert whats == {"API patient record", "API patient list"}
+
+
+def test_denied_request_is_not_logged_as_access(client, integrator):
+    patient = PatientFactory()
+    client.force_login(integrator)
+    assert client.get(f"/patients/{patient.pk}/").status_code == 403
+    assert not PhiAccess.objects.exists()
+
+
+def test_access_log_page_filters_and_paginates(client, admin_user, pharmacist, technician):
+    from django.utils import timezone
+
+    rows = [PhiAccess(at=timezone.now(), user=pharmacist, username=pharmacist.username, patient_id=7, what="patient page",
+                      path="/patients/7/", method="GET", ip_address="10.0.0.1") for _ in range(60)]
+    rows.append(PhiAccess(at=timezone.now(), user=technician, username=technician.username, patient_id=8,
+                          what="refill request 3", path="/refills/3/", method="GET"))
+    PhiAccess.objects.bulk_create(rows)
+    client.force_login(admin_user)
+    page = client.get("/audit/phi-access/")
+    assert page.status_code == 200 and "Page 1 of 2" in page.content.decode()
+    only = client.get("/audit/phi-access/", {"username": technician.username}).content.decode()
+    assert "refill request 3" in only and "patient page" not in only
+    by_patient = client.get("/audit/phi-access/", {"patient_id": 7, "page": 2}).content.decode()
+    assert "Page 2 of 2" in by_patient and "refill request 3" not in by_patient
+
+
+@pytest.mark.parametrize("role", ["pharmacist", "technician", "prescriber", "integrator"])
+def test_access_log_page_is_for_admins_only(client, make_user, role):
+    client.force_login(make_user(role))
+    assert client.get("/audit/phi-access/").status_code == 403
+
+
+def test_timeline_page_marks_access_and_shows_diffs(client, pharmacist):
+    from pharmacy.actors import save_with_history
+
+    rx = PrescriptionFactory(sig="Take 1 tablet daily")
+    rx.sig = "Take 2 tablets daily"
+    save_with_history(rx, actor=pharmacist, reason="Dose changed by prescriber", update_fields=["sig"])
+    client.force_login(pharmacist)
+    html = client.get(f"/audit/history/pharmacy/prescription/{rx.pk}/").content.decode()
+    assert "Dose changed by prescriber" in html and "Take 2 tablets daily" in html and "<del>" in html
+    assert PhiAccess.objects.filter(patient_id=rx.patient_id, what=f"history of prescription {rx.pk}").exists()
+    assert client.get("/audit/history/pharmacy/nosuchmodel/1/").status_code == 404
+    assert client.get("/audit/history/audit/auditevent/1/").status_code == 404
+
+
+def test_patient_page_has_history_panel(client, pharmacist):
+    from pharmacy.actors import save_with_history
+
+    patient = PatientFactory(phone="617-555-0100")
+    patient.phone = "617-555-0199"
+    save_with_history(patient, actor=pharmacist, reason="New phone number", update_fields=["phone"])
+    client.force_login(pharmacist)
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "History of this record" in html and "New phone number" in html
