@@ -1,5 +1,6 @@
 """Admin: payers and their criteria are edited here (with history); cases and responses are
 read-only records (state changes go through services)."""
+
 from django.contrib import admin
 
 from pharmacy.admin_base import HistoryAdmin
@@ -36,15 +37,33 @@ class ReadOnlyAdmin(HistoryAdmin):
 
 @admin.register(models.PACase)
 class PACaseAdmin(ReadOnlyAdmin):
-    list_display = ["id", "patient", "drug", "payer", "status", "rollout_mode", "submitted_automatically",
-                    "decision_due_at", "created_at"]
+    list_display = [
+        "id",
+        "patient",
+        "drug",
+        "payer",
+        "status",
+        "rollout_mode",
+        "submitted_automatically",
+        "decision_due_at",
+        "created_at",
+    ]
     list_filter = ["status", "rollout_mode", "benefit", "submitted_automatically"]
     search_fields = ["patient__last_name", "claim_reference", "payer_case_id", "authorization_number"]
 
 
 @admin.register(models.ClaimRejection)
 class ClaimRejectionAdmin(ReadOnlyAdmin):
-    list_display = ["claim_reference", "patient", "ndc", "bin", "reject_codes", "deliveries", "case", "received_at"]
+    list_display = [
+        "claim_reference",
+        "patient",
+        "ndc",
+        "bin",
+        "reject_codes",
+        "deliveries",
+        "case",
+        "received_at",
+    ]
     search_fields = ["claim_reference"]
 
 

@@ -1,4 +1,5 @@
 """Server-side SVG bar charts (no JavaScript, no CDN): rows of (label, value) → drawable bars."""
+
 from __future__ import annotations
 
 
@@ -12,5 +13,7 @@ def bars(rows: list[dict], *, percent: bool = False, width: int = 360) -> dict:
         text = "—" if v is None else (f"{v * 100:.0f} %" if percent else f"{v:g}")
         if r.get("n") is not None:
             text += f" (n={r['n']})"
-        out.append({"label": str(r["label"])[:60], "y": i * 26, "length": length, "text": text, "text_x": length + 6})
+        out.append(
+            {"label": str(r["label"])[:60], "y": i * 26, "length": length, "text": text, "text_x": length + 6}
+        )
     return {"rows": out, "height": max(len(out) * 26, 26), "width": width + 160}

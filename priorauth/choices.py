@@ -1,4 +1,5 @@
 """Prior authorization enumerations and the PACase transition table (DESIGN.md: PACase)."""
+
 from django.db import models
 
 

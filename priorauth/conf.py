@@ -9,6 +9,7 @@ settings.RXHUB["PAYERS"] (or the JSON environment variable RXHUB_PAYERS), keyed 
 
 A payer without an entry gets its submissions written to the file outbox.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def drafter_config() -> dict:
     config = _rx().get("PA_DRAFTER")
     if config is None:
         url = os.environ.get("RXHUB_PA_DRAFTER_URL", "")
-        config = {"ENABLED": bool(url), "URL": url, "MODEL": os.environ.get("RXHUB_PA_DRAFTER_MODEL", ""),
-                  "TOKEN_ENV": os.environ.get("RXHUB_PA_DRAFTER_TOKEN_ENV", "")}
+        config = {
+            "ENABLED": bool(url),
+            "URL": url,
+            "MODEL": os.environ.get("RXHUB_PA_DRAFTER_MODEL", ""),
+            "TOKEN_ENV": os.environ.get("RXHUB_PA_DRAFTER_TOKEN_ENV", ""),
+        }
     return config
 
 

@@ -6,6 +6,7 @@ required labs (LOINC, maximum age) and expedited eligibility. Each criterion is 
 ``partial`` (something is there but not enough) or ``missing``; every non-met one says what to
 ask the prescriber for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -89,8 +90,14 @@ class CriterionResult:
     ask: str = ""
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "status": self.status, "detail": self.detail,
-                "evidence": list(self.evidence), "ask": self.ask}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "evidence": list(self.evidence),
+            "ask": self.ask,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,9 +127,14 @@ class CriteriaResult:
         return [i.ask for i in self.items if i.status != MET and i.ask]
 
     def as_dict(self) -> dict:
-        return {"items": [i.as_dict() for i in self.items], "all_met": self.all_met, "expedited": self.expedited,
-                "expedited_reason": self.expedited_reason, "asks": self.asks,
-                "counts": {MET: len(self.met), PARTIAL: len(self.partial), MISSING: len(self.missing)}}
+        return {
+            "items": [i.as_dict() for i in self.items],
+            "all_met": self.all_met,
+            "expedited": self.expedited,
+            "expedited_reason": self.expedited_reason,
+            "asks": self.asks,
+            "counts": {MET: len(self.met), PARTIAL: len(self.partial), MISSING: len(self.missing)},
+        }
 
 
 def _norm_code(code: str) -> str:
@@ -140,38 +152,76 @@ def check_diagnosis(spec: CriteriaSpec, facts: RequestFacts) -> CriterionResult 
     name = "Diagnosis " + " or ".join(spec.diagnosis_prefixes)
     active = [d for d in facts.diagnoses if d.active and _matches(d.code, spec.diagnosis_prefixes)]
     if active:
-        return CriterionResult("diagnosis", name, MET, f"Documented diagnosis {active[0].code} {active[0].description}".strip(),
-                               tuple(d.evidence_id for d in active if d.evidence_id))
+        return CriterionResult(
+            "diagnosis",
+            name,
+            MET,
+            f"Documented diagnosis {active[0].code} {active[0].description}".strip(),
+            tuple(d.evidence_id for d in active if d.evidence_id),
+        )
     weak = [d for d in facts.diagnoses if not d.active and _matches(d.code, spec.diagnosis_prefixes)]
     if weak:
-        return CriterionResult("diagnosis", name, PARTIAL, f"Diagnosis {weak[0].code} is recorded but not active",
-                               tuple(d.evidence_id for d in weak if d.evidence_id),
-                               ask=f"Confirm the current diagnosis ({', '.join(spec.diagnosis_prefixes)}).")
+        return CriterionResult(
+            "diagnosis",
+            name,
+            PARTIAL,
+            f"Diagnosis {weak[0].code} is recorded but not active",
+            tuple(d.evidence_id for d in weak if d.evidence_id),
+            ask=f"Confirm the current diagnosis ({', '.join(spec.diagnosis_prefixes)}).",
+        )
     if facts.indication_code and _matches(facts.indication_code, spec.diagnosis_prefixes):
-        return CriterionResult("diagnosis", name, PARTIAL,
-                               f"Only the prescription's indication {facts.indication_code} names it; no diagnosis on file",
-                               (facts.indication_evidence_id,) if facts.indication_evidence_id else (),
-                               ask="Send chart notes documenting the diagnosis.")
-    return CriterionResult("diagnosis", name, MISSING, "No matching diagnosis on file",
-                           ask=f"Ask for a documented diagnosis ({', '.join(spec.diagnosis_prefixes)}).")
+        return CriterionResult(
+            "diagnosis",
+            name,
+            PARTIAL,
+            f"Only the prescription's indication {facts.indication_code} names it; no diagnosis on file",
+            (facts.indication_evidence_id,) if facts.indication_evidence_id else (),
+            ask="Send chart notes documenting the diagnosis.",
+        )
+    return CriterionResult(
+        "diagnosis",
+        name,
+        MISSING,
+        "No matching diagnosis on file",
+        ask=f"Ask for a documented diagnosis ({', '.join(spec.diagnosis_prefixes)}).",
+    )
 
 
 def check_step(rule: StepRule, facts: RequestFacts) -> CriterionResult:
     drugs = {d.lower() for d in rule.drugs}
     classes = set(rule.classes)
-    tried = [t for t in facts.therapies if t.drug_name.lower() in drugs or (t.drug_class and t.drug_class in classes)]
+    tried = [
+        t
+        for t in facts.therapies
+        if t.drug_name.lower() in drugs or (t.drug_class and t.drug_class in classes)
+    ]
     name = f"Step therapy: {rule.label} for {rule.min_days} days"
     if not tried:
-        return CriterionResult("step_therapy", name, MISSING, f"No fills of {rule.label} found",
-                               ask=f"Ask whether {rule.label} was tried (dates, outcome) or is contraindicated.")
+        return CriterionResult(
+            "step_therapy",
+            name,
+            MISSING,
+            f"No fills of {rule.label} found",
+            ask=f"Ask whether {rule.label} was tried (dates, outcome) or is contraindicated.",
+        )
     best = max(tried, key=lambda t: t.days)
     ids = tuple(t.evidence_id for t in tried if t.evidence_id)
     if best.days >= rule.min_days:
-        return CriterionResult("step_therapy", name, MET,
-                               f"{best.drug_name} {best.start:%Y-%m-%d} to {best.end:%Y-%m-%d} ({best.days} days)", ids)
-    return CriterionResult("step_therapy", name, PARTIAL,
-                           f"{best.drug_name} only {best.days} of {rule.min_days} days ({best.start:%Y-%m-%d} to {best.end:%Y-%m-%d})",
-                           ids, ask=f"Ask why {rule.label} was stopped early (failure, intolerance).")
+        return CriterionResult(
+            "step_therapy",
+            name,
+            MET,
+            f"{best.drug_name} {best.start:%Y-%m-%d} to {best.end:%Y-%m-%d} ({best.days} days)",
+            ids,
+        )
+    return CriterionResult(
+        "step_therapy",
+        name,
+        PARTIAL,
+        f"{best.drug_name} only {best.days} of {rule.min_days} days ({best.start:%Y-%m-%d} to {best.end:%Y-%m-%d})",
+        ids,
+        ask=f"Ask why {rule.label} was stopped early (failure, intolerance).",
+    )
 
 
 def check_quantity(spec: CriteriaSpec, facts: RequestFacts) -> CriterionResult | None:
@@ -181,31 +231,62 @@ def check_quantity(spec: CriteriaSpec, facts: RequestFacts) -> CriterionResult |
     name = f"Quantity limit {limit.normalize():f} per {period} days"
     per_day, allowed_per_day = facts.quantity / facts.days_supply, limit / period
     if per_day > allowed_per_day:
-        return CriterionResult("quantity", name, MISSING,
-                               f"Requested {facts.quantity.normalize():f} for {facts.days_supply} days exceeds the limit",
-                               ask="Ask for the clinical reason for a dose above the plan's quantity limit.")
+        return CriterionResult(
+            "quantity",
+            name,
+            MISSING,
+            f"Requested {facts.quantity.normalize():f} for {facts.days_supply} days exceeds the limit",
+            ask="Ask for the clinical reason for a dose above the plan's quantity limit.",
+        )
     if facts.quantity > limit:
-        return CriterionResult("quantity", name, PARTIAL,
-                               f"Daily dose within the limit but {facts.quantity.normalize():f} in one fill exceeds {limit.normalize():f}",
-                               ask=f"Ask whether the fill can be split into {period}-day supplies.")
-    return CriterionResult("quantity", name, MET,
-                           f"Requested {facts.quantity.normalize():f} for {facts.days_supply} days is within the limit")
+        return CriterionResult(
+            "quantity",
+            name,
+            PARTIAL,
+            f"Daily dose within the limit but {facts.quantity.normalize():f} in one fill exceeds {limit.normalize():f}",
+            ask=f"Ask whether the fill can be split into {period}-day supplies.",
+        )
+    return CriterionResult(
+        "quantity",
+        name,
+        MET,
+        f"Requested {facts.quantity.normalize():f} for {facts.days_supply} days is within the limit",
+    )
 
 
 def check_lab(rule: LabRule, facts: RequestFacts) -> CriterionResult:
-    labs = sorted((lab for lab in facts.labs if lab.loinc in rule.loinc_codes), key=lambda lab: lab.collected, reverse=True)
+    labs = sorted(
+        (lab for lab in facts.labs if lab.loinc in rule.loinc_codes),
+        key=lambda lab: lab.collected,
+        reverse=True,
+    )
     name = f"Lab: {rule.name} within {rule.max_age_days} days"
     if not labs:
-        return CriterionResult("lab", name, MISSING, f"No {rule.name} result on file",
-                               ask=f"Ask for a recent {rule.name} result.")
+        return CriterionResult(
+            "lab",
+            name,
+            MISSING,
+            f"No {rule.name} result on file",
+            ask=f"Ask for a recent {rule.name} result.",
+        )
     latest = labs[0]
     age = (facts.today - latest.collected).days
     if age <= rule.max_age_days:
-        return CriterionResult("lab", name, MET, f"{latest.name} {latest.value} on {latest.collected:%Y-%m-%d}",
-                               (latest.evidence_id,) if latest.evidence_id else ())
-    return CriterionResult("lab", name, PARTIAL, f"Latest {latest.name} is {age} days old ({latest.collected:%Y-%m-%d})",
-                           (latest.evidence_id,) if latest.evidence_id else (),
-                           ask=f"Ask for a {rule.name} result from the last {rule.max_age_days} days.")
+        return CriterionResult(
+            "lab",
+            name,
+            MET,
+            f"{latest.name} {latest.value} on {latest.collected:%Y-%m-%d}",
+            (latest.evidence_id,) if latest.evidence_id else (),
+        )
+    return CriterionResult(
+        "lab",
+        name,
+        PARTIAL,
+        f"Latest {latest.name} is {age} days old ({latest.collected:%Y-%m-%d})",
+        (latest.evidence_id,) if latest.evidence_id else (),
+        ask=f"Ask for a {rule.name} result from the last {rule.max_age_days} days.",
+    )
 
 
 def check_criteria(spec: CriteriaSpec, facts: RequestFacts) -> CriteriaResult:
@@ -218,12 +299,15 @@ def check_criteria(spec: CriteriaSpec, facts: RequestFacts) -> CriteriaResult:
     if qty:
         items.append(qty)
     items.extend(check_lab(rule, facts) for rule in spec.required_labs)
-    expedited = [d for d in facts.diagnoses if d.active and _matches(d.code, spec.expedited_diagnosis_prefixes)]
+    expedited = [
+        d for d in facts.diagnoses if d.active and _matches(d.code, spec.expedited_diagnosis_prefixes)
+    ]
     reason = f"Diagnosis {expedited[0].code} qualifies for expedited review" if expedited else ""
     return CriteriaResult(tuple(items), bool(expedited), reason)
 
 
 # --- spec from stored JSON (admin, import command) ---------------------------------------------
+
 
 def spec_errors(data: dict) -> dict[str, str]:
     """Field → message for a criteria definition (used by model clean and the import command)."""
@@ -248,7 +332,11 @@ def spec_errors(data: dict) -> dict[str, str]:
         errors["required_labs"] = "Must be a list of labs."
     else:
         for i, lab in enumerate(labs):
-            if not isinstance(lab, dict) or not lab.get("loinc_codes") or not isinstance(lab.get("max_age_days"), int):
+            if (
+                not isinstance(lab, dict)
+                or not lab.get("loinc_codes")
+                or not isinstance(lab.get("max_age_days"), int)
+            ):
                 errors["required_labs"] = f"Lab {i + 1} needs loinc_codes and a whole-number max_age_days."
                 break
     qty = data.get("max_quantity")
@@ -262,14 +350,29 @@ def spec_errors(data: dict) -> dict[str, str]:
 
 
 def spec_from_dict(data: dict) -> CriteriaSpec:
-    steps = tuple(StepRule(label=s.get("label") or ", ".join([*s.get("drugs", []), *s.get("classes", [])]),
-                           drugs=tuple(s.get("drugs", [])), classes=tuple(s.get("classes", [])),
-                           min_days=int(s.get("min_days", 0))) for s in data.get("step_therapy") or [])
-    labs = tuple(LabRule(name=lab.get("name") or lab["loinc_codes"][0], loinc_codes=tuple(lab["loinc_codes"]),
-                         max_age_days=int(lab["max_age_days"])) for lab in data.get("required_labs") or [])
+    steps = tuple(
+        StepRule(
+            label=s.get("label") or ", ".join([*s.get("drugs", []), *s.get("classes", [])]),
+            drugs=tuple(s.get("drugs", [])),
+            classes=tuple(s.get("classes", [])),
+            min_days=int(s.get("min_days", 0)),
+        )
+        for s in data.get("step_therapy") or []
+    )
+    labs = tuple(
+        LabRule(
+            name=lab.get("name") or lab["loinc_codes"][0],
+            loinc_codes=tuple(lab["loinc_codes"]),
+            max_age_days=int(lab["max_age_days"]),
+        )
+        for lab in data.get("required_labs") or []
+    )
     qty = data.get("max_quantity")
     return CriteriaSpec(
-        diagnosis_prefixes=tuple(data.get("diagnosis_prefixes") or ()), step_therapy=steps,
+        diagnosis_prefixes=tuple(data.get("diagnosis_prefixes") or ()),
+        step_therapy=steps,
         max_quantity=Decimal(str(qty)) if qty not in (None, "") else None,
         quantity_period_days=int(data["quantity_period_days"]) if data.get("quantity_period_days") else None,
-        required_labs=labs, expedited_diagnosis_prefixes=tuple(data.get("expedited_diagnosis_prefixes") or ()))
+        required_labs=labs,
+        expedited_diagnosis_prefixes=tuple(data.get("expedited_diagnosis_prefixes") or ()),
+    )

@@ -7,6 +7,7 @@ Defaults (STANDARDS.md "Prior authorization rules"):
   from 2026-01-01 for impacted payers.
 Each payer may override both (Payer.expedited_hours / standard_hours).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,19 +21,31 @@ DEFAULT_HOURS: dict[tuple[str, bool], int] = {
 }
 
 
-def decision_hours(*, benefit: str, expedited: bool, expedited_hours: int | None = None,
-                   standard_hours: int | None = None) -> int:
+def decision_hours(
+    *, benefit: str, expedited: bool, expedited_hours: int | None = None, standard_hours: int | None = None
+) -> int:
     override = expedited_hours if expedited else standard_hours
     if override:
         return int(override)
     return DEFAULT_HOURS[(benefit, bool(expedited))]
 
 
-def decision_due(*, submitted_at: datetime, benefit: str, expedited: bool, expedited_hours: int | None = None,
-                 standard_hours: int | None = None) -> datetime:
-    return submitted_at + timedelta(hours=decision_hours(benefit=benefit, expedited=expedited,
-                                                         expedited_hours=expedited_hours,
-                                                         standard_hours=standard_hours))
+def decision_due(
+    *,
+    submitted_at: datetime,
+    benefit: str,
+    expedited: bool,
+    expedited_hours: int | None = None,
+    standard_hours: int | None = None,
+) -> datetime:
+    return submitted_at + timedelta(
+        hours=decision_hours(
+            benefit=benefit,
+            expedited=expedited,
+            expedited_hours=expedited_hours,
+            standard_hours=standard_hours,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -47,5 +60,9 @@ def case_clock(*, created_at: datetime, due_at: datetime | None, decided: bool, 
     """Age of the case and where it stands against the payer's deadline (overdue only while
     the payer still owes an answer)."""
     remaining = (due_at - now) if due_at else None
-    return Clock(age=now - created_at, due_at=due_at, remaining=remaining,
-                 overdue=bool(due_at and not decided and now > due_at))
+    return Clock(
+        age=now - created_at,
+        due_at=due_at,
+        remaining=remaining,
+        overdue=bool(due_at and not decided and now > due_at),
+    )

@@ -8,6 +8,7 @@
 
 Pure apart from the language-model HTTP call: plain data in, a ``Draft`` out.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,11 @@ def statements_for(evidence: list[dict], criteria: dict) -> list[Statement]:
 
 
 def _missing(criteria: dict) -> list[str]:
-    return [f"{i['name']}: {i['detail']}" + (f" — {i['ask']}" if i.get("ask") else "")
-            for i in criteria.get("items", []) if i.get("status") != "met"]
+    return [
+        f"{i['name']}: {i['detail']}" + (f" — {i['ask']}" if i.get("ask") else "")
+        for i in criteria.get("items", [])
+        if i.get("status") != "met"
+    ]
 
 
 def _fields(facts: dict, evidence: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
@@ -144,8 +148,14 @@ class TemplateDrafter:
         body = [f"- {s.text} {_cite(s.sources)}" for s in statements]
         missing = _missing(criteria)
         fields, sources = _fields(facts, evidence)
-        return Draft(letter=_letter(facts, body, missing), fields=fields, statements=statements, missing=missing,
-                     drafter=self.name, field_sources=sources)
+        return Draft(
+            letter=_letter(facts, body, missing),
+            fields=fields,
+            statements=statements,
+            missing=missing,
+            drafter=self.name,
+            field_sources=sources,
+        )
 
     def appeal(self, *, facts: dict, evidence: list[dict], criteria: dict, denial_reasons: list[str]) -> str:
         statements = statements_for(evidence, criteria)
@@ -186,21 +196,35 @@ class LanguageModelDrafter(TemplateDrafter):
         self.url, self.model, self.token, self.timeout = url.rstrip("/"), model, token, timeout
 
     def _complete(self, prompt: str) -> str:
-        body = json.dumps({"model": self.model, "temperature": 0, "messages": [
-            {"role": "system", "content": "You draft prior authorization letters. Use only the evidence given. "
-                                          "End every sentence with the [id] of the evidence it uses."},
-            {"role": "user", "content": prompt}]}).encode()
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": "You draft prior authorization letters. Use only the evidence given. "
+                        "End every sentence with the [id] of the evidence it uses.",
+                    },
+                    {"role": "user", "content": prompt},
+                ],
+            }
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(f"{self.url}/chat/completions", data=body, headers=headers, method="POST")
+        request = urllib.request.Request(
+            f"{self.url}/chat/completions", data=body, headers=headers, method="POST"
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (configured endpoint)
             data = json.loads(response.read(200_000))
         return data["choices"][0]["message"]["content"]
 
     def draft(self, *, facts: dict, evidence: list[dict], criteria: dict) -> Draft:
         base = super().draft(facts=facts, evidence=evidence, criteria=criteria)
-        prompt = json.dumps({"drug": facts.get("drug"), "evidence": [{"id": e["id"], "text": e["text"]} for e in evidence]})
+        prompt = json.dumps(
+            {"drug": facts.get("drug"), "evidence": [{"id": e["id"], "text": e["text"]} for e in evidence]}
+        )
         try:
             narrative = self._complete(prompt)
         except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError):
@@ -220,6 +244,10 @@ class LanguageModelDrafter(TemplateDrafter):
 
 def get_drafter(config: dict | None, token: str = ""):
     if config and config.get("ENABLED") and config.get("URL"):
-        return LanguageModelDrafter(url=config["URL"], model=config.get("MODEL", "default"), token=token,
-                                    timeout=int(config.get("TIMEOUT", 30)))
+        return LanguageModelDrafter(
+            url=config["URL"],
+            model=config.get("MODEL", "default"),
+            token=token,
+            timeout=int(config.get("TIMEOUT", 30)),
+        )
     return TemplateDrafter()

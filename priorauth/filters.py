@@ -1,4 +1,5 @@
 """One FilterSet for the PA queue page and the API list."""
+
 import django_filters
 from django.utils import timezone
 
@@ -9,10 +10,14 @@ from .models import PACase, Payer
 class PACaseFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=CaseStatus.choices, distinct=False)
     payer = django_filters.ModelChoiceFilter(queryset=Payer.objects.order_by("name"))
-    mode = django_filters.ChoiceFilter(field_name="rollout_mode", choices=RolloutMode.choices, label="Rollout mode")
+    mode = django_filters.ChoiceFilter(
+        field_name="rollout_mode", choices=RolloutMode.choices, label="Rollout mode"
+    )
     adapter = django_filters.ChoiceFilter(choices=Adapter.choices)
     trigger = django_filters.ChoiceFilter(choices=Trigger.choices)
-    automatic = django_filters.BooleanFilter(field_name="submitted_automatically", label="Submitted automatically")
+    automatic = django_filters.BooleanFilter(
+        field_name="submitted_automatically", label="Submitted automatically"
+    )
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue only")
     patient = django_filters.NumberFilter(field_name="patient_id", label="Patient id")
     prescription = django_filters.NumberFilter(field_name="prescription_id", label="Prescription id")
@@ -20,8 +25,18 @@ class PACaseFilter(django_filters.FilterSet):
 
     class Meta:
         model = PACase
-        fields = ["status", "payer", "mode", "adapter", "trigger", "automatic", "overdue", "patient", "prescription",
-                  "drug"]
+        fields = [
+            "status",
+            "payer",
+            "mode",
+            "adapter",
+            "trigger",
+            "automatic",
+            "overdue",
+            "patient",
+            "prescription",
+            "drug",
+        ]
 
     def filter_overdue(self, queryset, name, value):
         if value is None:

@@ -2,12 +2,18 @@ from django import forms
 
 
 class LetterForm(forms.Form):
-    letter = forms.CharField(widget=forms.Textarea(attrs={"rows": 18}), required=False, max_length=50_000,
-                             label="Medical-necessity letter")
+    letter = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 18}),
+        required=False,
+        max_length=50_000,
+        label="Medical-necessity letter",
+    )
 
 
 class AppealForm(forms.Form):
-    letter = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), max_length=50_000, label="Appeal letter")
+    letter = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14}), max_length=50_000, label="Appeal letter"
+    )
 
 
 class CancelForm(forms.Form):

@@ -5,6 +5,7 @@ Columns / keys: payer_name, bin, pcn, drug_name, therapeutic_class, benefit, dia
 expedited_diagnosis_prefixes (CSV: separated by ``;``), step_therapy, required_labs (CSV: JSON
 text), max_quantity, quantity_period_days, rollout_mode, source.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,17 @@ from .models import Payer, PayerCriteria
 MAX_BYTES = 2 * 1024 * 1024
 LIST_FIELDS = ("diagnosis_prefixes", "expedited_diagnosis_prefixes")
 JSON_FIELDS = ("step_therapy", "required_labs")
-CRITERIA_FIELDS = ("drug_name", "therapeutic_class", "benefit", *LIST_FIELDS, *JSON_FIELDS, "max_quantity",
-                   "quantity_period_days", "rollout_mode", "source")
+CRITERIA_FIELDS = (
+    "drug_name",
+    "therapeutic_class",
+    "benefit",
+    *LIST_FIELDS,
+    *JSON_FIELDS,
+    "max_quantity",
+    "quantity_period_days",
+    "rollout_mode",
+    "source",
+)
 
 
 @dataclass
@@ -42,7 +52,7 @@ def read_rows(text: str, fmt: str) -> list[dict]:
         if isinstance(data, dict):
             data = data.get("criteria", [])
         if not isinstance(data, list):
-            raise ValueError("JSON must be a list of rows (or {\"criteria\": [...]}).")
+            raise ValueError('JSON must be a list of rows (or {"criteria": [...]}).')
         return data
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -94,8 +104,11 @@ def import_criteria(rows: list[dict], *, actor: Actor, dry_run: bool = False) ->
             errors["payer_name"] = "Required."
         payer = Payer(name=row.get("payer_name") or "?", bin=row.get("bin") or "", pcn=row["pcn"])
         try:
-            payer.full_clean(exclude=["name"] if "payer_name" in errors else None, validate_unique=False,
-                             validate_constraints=False)
+            payer.full_clean(
+                exclude=["name"] if "payer_name" in errors else None,
+                validate_unique=False,
+                validate_constraints=False,
+            )
         except ValidationError as exc:
             errors.update({k: v[0] for k, v in exc.message_dict.items()})
         values = {k: row.get(k) for k in CRITERIA_FIELDS}
@@ -115,12 +128,20 @@ def import_criteria(rows: list[dict], *, actor: Actor, dry_run: bool = False) ->
         for row, values in prepared:
             payer = Payer.objects.filter(bin=row["bin"], pcn=row["pcn"]).first()
             if payer is None:
-                payer = save_with_history(Payer(name=row["payer_name"], bin=row["bin"], pcn=row["pcn"]), actor=actor,
-                                          reason="Imported with payer criteria")
-            existing = PayerCriteria.objects.filter(payer=payer, drug_name__iexact=values["drug_name"],
-                                                    therapeutic_class=values["therapeutic_class"]).first()
+                payer = save_with_history(
+                    Payer(name=row["payer_name"], bin=row["bin"], pcn=row["pcn"]),
+                    actor=actor,
+                    reason="Imported with payer criteria",
+                )
+            existing = PayerCriteria.objects.filter(
+                payer=payer,
+                drug_name__iexact=values["drug_name"],
+                therapeutic_class=values["therapeutic_class"],
+            ).first()
             if existing is None:
-                save_with_history(PayerCriteria(payer=payer, **values), actor=actor, reason="Imported criteria")
+                save_with_history(
+                    PayerCriteria(payer=payer, **values), actor=actor, reason="Imported criteria"
+                )
                 result.created += 1
             else:
                 for k, v in values.items():

@@ -4,6 +4,7 @@ attachments, and the prescription's PA status. Every model keeps its history.
 
 Payer endpoints and credentials are NOT stored here: ``Payer.endpoint_key`` names an entry of
 settings.RXHUB["PAYERS"] / env RXHUB_PAYERS (see priorauth/conf.py)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -36,9 +37,11 @@ class Payer(models.Model):
     bin = models.CharField("BIN", max_length=6, validators=[validate_bin], db_index=True)
     pcn = models.CharField("PCN", max_length=20, blank=True, help_text="Empty = any PCN under this BIN.")
     endpoint_key = models.CharField(
-        max_length=64, blank=True,
+        max_length=64,
+        blank=True,
         help_text="Key in settings RXHUB['PAYERS'] / env RXHUB_PAYERS holding URLs and the token variable. "
-                  "Empty = write submissions to the file outbox.")
+        "Empty = write submissions to the file outbox.",
+    )
     # Decision deadlines; empty = defaults from STANDARDS.md (priorauth/deadlines.py).
     expedited_hours = models.PositiveIntegerField(null=True, blank=True)
     standard_hours = models.PositiveIntegerField(null=True, blank=True)
@@ -58,19 +61,29 @@ class PayerCriteria(models.Model):
     automation may go for that pair (rollout mode)."""
 
     payer = models.ForeignKey(Payer, on_delete=models.CASCADE, related_name="criteria")
-    drug_name = models.CharField(max_length=200, blank=True, help_text="Generic name; empty = the whole class.")
+    drug_name = models.CharField(
+        max_length=200, blank=True, help_text="Generic name; empty = the whole class."
+    )
     therapeutic_class = models.CharField(max_length=64, blank=True)
     benefit = models.CharField(max_length=8, choices=Benefit, default=Benefit.PHARMACY)
-    diagnosis_prefixes = models.JSONField(default=list, blank=True, help_text='ICD-10-CM prefixes, e.g. ["E11"].')
+    diagnosis_prefixes = models.JSONField(
+        default=list, blank=True, help_text='ICD-10-CM prefixes, e.g. ["E11"].'
+    )
     step_therapy = models.JSONField(
-        default=list, blank=True,
-        help_text='[{"label": "metformin", "drugs": ["metformin"], "classes": [], "min_days": 90}] — each step must be met.')
+        default=list,
+        blank=True,
+        help_text='[{"label": "metformin", "drugs": ["metformin"], "classes": [], "min_days": 90}] — each step must be met.',
+    )
     max_quantity = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     quantity_period_days = models.PositiveIntegerField(null=True, blank=True)
     required_labs = models.JSONField(
-        default=list, blank=True, help_text='[{"name": "HbA1c", "loinc_codes": ["4548-4"], "max_age_days": 90}]')
-    expedited_diagnosis_prefixes = models.JSONField(default=list, blank=True,
-                                                    help_text="Diagnoses that make a request expedited.")
+        default=list,
+        blank=True,
+        help_text='[{"name": "HbA1c", "loinc_codes": ["4548-4"], "max_age_days": 90}]',
+    )
+    expedited_diagnosis_prefixes = models.JSONField(
+        default=list, blank=True, help_text="Diagnoses that make a request expedited."
+    )
     rollout_mode = models.CharField(max_length=8, choices=RolloutMode, default=RolloutMode.SHADOW)
     source = models.TextField(blank=True, help_text="Where the criteria come from (payer policy, date).")
     is_active = models.BooleanField(default=True)
@@ -80,9 +93,11 @@ class PayerCriteria(models.Model):
         ordering = ["payer__name", "drug_name", "therapeutic_class"]
         verbose_name_plural = "payer criteria"
         constraints = [
-            models.CheckConstraint(condition=~Q(drug_name="") | ~Q(therapeutic_class=""),
-                                   name="pa_criteria_drug_or_class",
-                                   violation_error_message="Criteria need a drug name or a therapeutic class."),
+            models.CheckConstraint(
+                condition=~Q(drug_name="") | ~Q(therapeutic_class=""),
+                name="pa_criteria_drug_or_class",
+                violation_error_message="Criteria need a drug name or a therapeutic class.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -105,9 +120,14 @@ class PayerCriteria(models.Model):
             raise ValidationError(errors)
 
     def as_spec_dict(self) -> dict:
-        return {"diagnosis_prefixes": self.diagnosis_prefixes, "step_therapy": self.step_therapy,
-                "max_quantity": self.max_quantity, "quantity_period_days": self.quantity_period_days,
-                "required_labs": self.required_labs, "expedited_diagnosis_prefixes": self.expedited_diagnosis_prefixes}
+        return {
+            "diagnosis_prefixes": self.diagnosis_prefixes,
+            "step_therapy": self.step_therapy,
+            "max_quantity": self.max_quantity,
+            "quantity_period_days": self.quantity_period_days,
+            "required_labs": self.required_labs,
+            "expedited_diagnosis_prefixes": self.expedited_diagnosis_prefixes,
+        }
 
 
 class ClaimRejection(models.Model):
@@ -115,7 +135,9 @@ class ClaimRejection(models.Model):
     claim reference — repeated deliveries count up ``deliveries``)."""
 
     claim_reference = models.CharField(max_length=64, unique=True)
-    prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    prescription = models.ForeignKey(
+        Prescription, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="claim_rejections")
     drug = models.ForeignKey(Drug, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     ndc = models.CharField(max_length=11)
@@ -126,7 +148,9 @@ class ClaimRejection(models.Model):
     reasons = models.JSONField(default=list, help_text="Each code with its meaning and what was done.")
     rejected_at = models.DateTimeField()
     deliveries = models.PositiveIntegerField(default=1)
-    case = models.ForeignKey("PACase", null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections")
+    case = models.ForeignKey(
+        "PACase", null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections"
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -143,10 +167,14 @@ class PACase(models.Model):
     drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="+")
     coverage = models.ForeignKey(Coverage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
-    criteria = models.ForeignKey(PayerCriteria, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    criteria = models.ForeignKey(
+        PayerCriteria, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     trigger = models.CharField(max_length=10, choices=Trigger, default=Trigger.STAFF)
     claim_reference = models.CharField(max_length=64, blank=True, db_index=True)
-    renewal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals")
+    renewal_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="renewals"
+    )
     status = models.CharField(max_length=20, choices=CaseStatus, default=CaseStatus.OPENED, db_index=True)
     benefit = models.CharField(max_length=8, choices=Benefit, default=Benefit.PHARMACY)
     adapter = models.CharField(max_length=4, choices=Adapter, default=Adapter.EPA)
@@ -163,12 +191,14 @@ class PACase(models.Model):
     letter = models.TextField(blank=True)
     fields = models.JSONField(default=dict, blank=True)
     missing = models.JSONField(default=list, blank=True)
-    agreement = models.JSONField(default=dict, blank=True,
-                                 help_text="How far the system's draft agreed with what was submitted.")
+    agreement = models.JSONField(
+        default=dict, blank=True, help_text="How far the system's draft agreed with what was submitted."
+    )
     # Submission and the payer's answer.
     submitted_at = models.DateTimeField(null=True, blank=True)
-    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     submitted_automatically = models.BooleanField(default=False, db_index=True)
     auto_trace = models.JSONField(default=list, blank=True)
     auto_review = models.CharField(max_length=5, choices=AutoReview, default=AutoReview.PENDING, blank=True)
@@ -184,8 +214,9 @@ class PACase(models.Model):
     appeal_letter = models.TextField(blank=True)
     # Pharmacist queue notice (set by status changes, cleared when someone has seen it).
     attention = models.CharField(max_length=200, blank=True)
-    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -195,7 +226,8 @@ class PACase(models.Model):
         indexes = [models.Index(fields=["status", "decision_due_at", "created_at"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["prescription"], condition=Q(status__in=list(OPEN_STATUSES)),
+                fields=["prescription"],
+                condition=Q(status__in=list(OPEN_STATUSES)),
                 name="pa_one_open_case_per_prescription",
                 violation_error_message="This prescription already has an open PA case.",
             ),
@@ -220,8 +252,9 @@ class PASubmission(models.Model):
     kind = models.CharField(max_length=12, choices=SubmissionKind)
     adapter = models.CharField(max_length=4, choices=Adapter)
     message_id = models.CharField(max_length=64, db_index=True)
-    outbox = models.ForeignKey("pharmacy.OutboxMessage", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="+")
+    outbox = models.ForeignKey(
+        "pharmacy.OutboxMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -236,7 +269,9 @@ class PASubmission(models.Model):
 class PAResponse(models.Model):
     """A payer answer as received, kept whole even when malformed (then flagged, case unchanged)."""
 
-    case = models.ForeignKey(PACase, null=True, blank=True, on_delete=models.CASCADE, related_name="responses")
+    case = models.ForeignKey(
+        PACase, null=True, blank=True, on_delete=models.CASCADE, related_name="responses"
+    )
     source = models.CharField(max_length=8, choices=ResponseSource)
     raw = models.TextField()
     decision = models.CharField(max_length=8, choices=Decision, blank=True)

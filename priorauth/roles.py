@@ -1,9 +1,18 @@
 """PA permissions per role (merged into pharmacy.roles by all_role_permissions).
 A technician prepares cases; only a pharmacist approves a submission (``submit_pacase``)."""
+
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
 
-MODELS = ["payer", "payercriteria", "claimrejection", "pacase", "pasubmission", "paresponse", "paattachment",
-          "prescriptionauthorization"]
+MODELS = [
+    "payer",
+    "payercriteria",
+    "claimrejection",
+    "pacase",
+    "pasubmission",
+    "paresponse",
+    "paattachment",
+    "prescriptionauthorization",
+]
 
 
 def _perms(models, actions):
@@ -11,7 +20,8 @@ def _perms(models, actions):
 
 
 ROLE_PERMISSIONS = {
-    PHARMACIST: _perms(MODELS, ("view",)) | _perms(["pacase", "paattachment"], ("change", "add"))
+    PHARMACIST: _perms(MODELS, ("view",))
+    | _perms(["pacase", "paattachment"], ("change", "add"))
     | {"priorauth.submit_pacase"},
     TECHNICIAN: _perms(MODELS, ("view",)) | _perms(["pacase", "paattachment"], ("change", "add")),
     ADMIN: _perms(MODELS, ("view", "add", "change", "delete")) | {"priorauth.submit_pacase"},

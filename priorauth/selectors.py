@@ -1,4 +1,5 @@
 """Reads shared by the PA pages, the API, the dashboard card and the patient panel."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -29,39 +30,68 @@ def pa_queue(*, user) -> QuerySet[PACase]:
 
 
 def pa_case_detail(*, case_id: int, user) -> PACase:
-    return pa_case_list(user=user).select_related("coverage", "criteria", "prescription__pharmacy").prefetch_related(
-        Prefetch("submissions", queryset=PASubmission.objects.select_related("outbox", "submitted_by")),
-        Prefetch("responses", queryset=PAResponse.objects.order_by("-received_at")),
-        "attachments", "rejections",
-    ).get(pk=case_id)
+    return (
+        pa_case_list(user=user)
+        .select_related("coverage", "criteria", "prescription__pharmacy")
+        .prefetch_related(
+            Prefetch("submissions", queryset=PASubmission.objects.select_related("outbox", "submitted_by")),
+            Prefetch("responses", queryset=PAResponse.objects.order_by("-received_at")),
+            "attachments",
+            "rejections",
+        )
+        .get(pk=case_id)
+    )
 
 
 def clock(case: PACase, now=None):
-    return case_clock(created_at=case.created_at, due_at=case.decision_due_at,
-                      decided=case.status not in (CaseStatus.SUBMITTED, CaseStatus.APPEALED, CaseStatus.PENDED),
-                      now=now or timezone.now())
+    return case_clock(
+        created_at=case.created_at,
+        due_at=case.decision_due_at,
+        decided=case.status not in (CaseStatus.SUBMITTED, CaseStatus.APPEALED, CaseStatus.PENDED),
+        now=now or timezone.now(),
+    )
 
 
 def queue_summary(*, user) -> QueueSummary:
     qs = pa_queue(user=user)
     now = timezone.now()
-    stats = qs.aggregate(count=Count("id"), oldest=Min("created_at"),
-                         overdue=Count("id", filter=Q(decision_due_at__lt=now,
-                                                      status__in=[CaseStatus.SUBMITTED, CaseStatus.APPEALED, CaseStatus.PENDED])),
-                         review=Count("id", filter=Q(status__in=WORK_STATUSES)),
-                         updates=Count("id", filter=~Q(attention="")))
-    return QueueSummary(key="priorauth", title="Prior authorization", url=reverse("priorauth:queue"),
-                        count=stats["count"], oldest_at=stats["oldest"], urgent=stats["overdue"],
-                        detail=f"{stats['review']} need a person · {stats['updates']} updates")
+    stats = qs.aggregate(
+        count=Count("id"),
+        oldest=Min("created_at"),
+        overdue=Count(
+            "id",
+            filter=Q(
+                decision_due_at__lt=now,
+                status__in=[CaseStatus.SUBMITTED, CaseStatus.APPEALED, CaseStatus.PENDED],
+            ),
+        ),
+        review=Count("id", filter=Q(status__in=WORK_STATUSES)),
+        updates=Count("id", filter=~Q(attention="")),
+    )
+    return QueueSummary(
+        key="priorauth",
+        title="Prior authorization",
+        url=reverse("priorauth:queue"),
+        count=stats["count"],
+        oldest_at=stats["oldest"],
+        urgent=stats["overdue"],
+        detail=f"{stats['review']} need a person · {stats['updates']} updates",
+    )
 
 
 def patient_panels(*, patient, user) -> list[dict]:
     cases = list(PACase.objects.filter(patient=patient).select_related("drug").order_by("-created_at")[:10])
-    return [{"title": "Prior authorizations", "template": "priorauth/_patient_panel.html",
-             "context": {"cases": cases}}]
+    return [
+        {
+            "title": "Prior authorizations",
+            "template": "priorauth/_patient_panel.html",
+            "context": {"cases": cases},
+        }
+    ]
 
 
 # --- analytics -----------------------------------------------------------------------------------
+
 
 def _rate(part: int, whole: int):
     return round(part / whole, 3) if whole else None
@@ -74,8 +104,21 @@ def analytics(*, since=None) -> dict:
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     by_status = {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
-    rows = list(qs.values("id", "status", "payer__name", "drug__name", "rollout_mode", "submitted_at", "decided_at",
-                          "denial_reasons", "agreement", "submitted_automatically", "auto_review"))
+    rows = list(
+        qs.values(
+            "id",
+            "status",
+            "payer__name",
+            "drug__name",
+            "rollout_mode",
+            "submitted_at",
+            "decided_at",
+            "denial_reasons",
+            "agreement",
+            "submitted_automatically",
+            "auto_review",
+        )
+    )
     payer_stats: dict[str, Counter] = defaultdict(Counter)
     drug_stats: dict[str, Counter] = defaultdict(Counter)
     turnaround_hours: list[float] = []
@@ -84,7 +127,8 @@ def analytics(*, since=None) -> dict:
     for r in rows:
         payer, drug = r["payer__name"] or "(unknown payer)", r["drug__name"]
         decided = r["status"] in (CaseStatus.APPROVED, CaseStatus.DENIED, CaseStatus.EXPIRED) or (
-            r["status"] == CaseStatus.APPEALED)
+            r["status"] == CaseStatus.APPEALED
+        )
         approved = r["status"] in (CaseStatus.APPROVED, CaseStatus.EXPIRED)
         for stats, key in ((payer_stats, payer), (drug_stats, drug)):
             if decided:
@@ -94,9 +138,22 @@ def analytics(*, since=None) -> dict:
             turnaround_hours.append((r["decided_at"] - r["submitted_at"]).total_seconds() / 3600)
         for reason in r["denial_reasons"] or []:
             reasons[reason.strip()[:120]] += 1
-        pair = pairs.setdefault((payer, drug, r["rollout_mode"]), {
-            "payer": payer, "drug": drug, "mode": r["rollout_mode"], "cases": 0, "submitted": 0, "compared": 0,
-            "field_sum": 0.0, "letter_sum": 0.0, "automatic": 0, "errors": 0, "denied": 0})
+        pair = pairs.setdefault(
+            (payer, drug, r["rollout_mode"]),
+            {
+                "payer": payer,
+                "drug": drug,
+                "mode": r["rollout_mode"],
+                "cases": 0,
+                "submitted": 0,
+                "compared": 0,
+                "field_sum": 0.0,
+                "letter_sum": 0.0,
+                "automatic": 0,
+                "errors": 0,
+                "denied": 0,
+            },
+        )
         pair["cases"] += 1
         if r["submitted_at"]:
             pair["submitted"] += 1
@@ -122,10 +179,14 @@ def analytics(*, since=None) -> dict:
     return {
         "total": len(rows),
         "by_status": [{"label": CaseStatus(k).label, "value": v} for k, v in sorted(by_status.items())],
-        "approval_by_payer": [{"label": k, "value": _rate(v["approved"], v["decided"]), "n": v["decided"]}
-                              for k, v in sorted(payer_stats.items())],
-        "approval_by_drug": [{"label": k, "value": _rate(v["approved"], v["decided"]), "n": v["decided"]}
-                             for k, v in sorted(drug_stats.items())],
+        "approval_by_payer": [
+            {"label": k, "value": _rate(v["approved"], v["decided"]), "n": v["decided"]}
+            for k, v in sorted(payer_stats.items())
+        ],
+        "approval_by_drug": [
+            {"label": k, "value": _rate(v["approved"], v["decided"]), "n": v["decided"]}
+            for k, v in sorted(drug_stats.items())
+        ],
         "median_turnaround_hours": round(median(turnaround_hours), 1) if turnaround_hours else None,
         "turnaround_n": len(turnaround_hours),
         "top_denial_reasons": [{"label": k, "value": v} for k, v in reasons.most_common(8)],

@@ -5,6 +5,7 @@ priorauth/choices.TRANSITIONS, history written with the actor and a reason, audi
 submissions and decisions, and outbound payer messages written to the outbox in the same
 transaction (delivered after commit).
 """
+
 from __future__ import annotations
 
 import urllib.error
@@ -82,23 +83,38 @@ def _move(case: PACase, target: str, *, actor: Actor, reason: str, fields: tuple
 
 def _sync_prescription_status(case: PACase, *, actor: Actor) -> None:
     """The prescription's PA status follows its latest case."""
-    row = PrescriptionAuthorization.objects.select_for_update().filter(prescription_id=case.prescription_id).first()
-    values = {"case": case, "status": case.status, "authorization_number": case.authorization_number,
-              "effective_date": case.effective_date, "expiration_date": case.expiration_date}
+    row = (
+        PrescriptionAuthorization.objects.select_for_update()
+        .filter(prescription_id=case.prescription_id)
+        .first()
+    )
+    values = {
+        "case": case,
+        "status": case.status,
+        "authorization_number": case.authorization_number,
+        "effective_date": case.effective_date,
+        "expiration_date": case.expiration_date,
+    }
     if row is None:
         row = PrescriptionAuthorization(prescription_id=case.prescription_id, **values)
         save_with_history(row, actor=actor, reason=f"PA case {case.pk}: {case.get_status_display()}")
         return
     if row.case_id != case.pk and row.case.created_at > case.created_at:
         return  # a newer case (e.g. a renewal) speaks for the prescription
-    current = {"case": row.case_id, "status": row.status, "authorization_number": row.authorization_number,
-               "effective_date": row.effective_date, "expiration_date": row.expiration_date}
+    current = {
+        "case": row.case_id,
+        "status": row.status,
+        "authorization_number": row.authorization_number,
+        "effective_date": row.effective_date,
+        "expiration_date": row.expiration_date,
+    }
     changed = [k for k, v in values.items() if current[k] != (v.pk if k == "case" else v)]
     if changed:
         for k, v in values.items():
             setattr(row, k, v)
-        save_with_history(row, actor=actor, reason=f"PA case {case.pk}: {case.get_status_display()}",
-                          update_fields=changed)
+        save_with_history(
+            row, actor=actor, reason=f"PA case {case.pk}: {case.get_status_display()}", update_fields=changed
+        )
 
 
 def _user(actor: Actor):
@@ -106,6 +122,7 @@ def _user(actor: Actor):
 
 
 # --- payer, criteria -----------------------------------------------------------------------------
+
 
 def payer_for(*, bin: str, pcn: str = "") -> Payer | None:
     rows = list(Payer.objects.filter(bin=bin, is_active=True).filter(Q(pcn=pcn) | Q(pcn="")))
@@ -127,9 +144,21 @@ def criteria_for(*, payer: Payer | None, drug) -> PayerCriteria | None:
 
 # --- claim rejections (trigger) ------------------------------------------------------------------
 
-def claim_rejection_receive(*, actor: Actor, claim_reference: str, patient, prescription: Prescription | None,
-                            drug, ndc: str, bin: str, pcn: str, group: str, reject_codes: list[str],
-                            rejected_at) -> tuple[ClaimRejection, bool]:
+
+def claim_rejection_receive(
+    *,
+    actor: Actor,
+    claim_reference: str,
+    patient,
+    prescription: Prescription | None,
+    drug,
+    ndc: str,
+    bin: str,
+    pcn: str,
+    group: str,
+    reject_codes: list[str],
+    rejected_at,
+) -> tuple[ClaimRejection, bool]:
     """Store the rejected claim (one row per claim reference) and open a PA case when a code is
     75 (NCPDP reject 75 = prior authorization required, DESIGN.md); other codes (70 not covered,
     MR not on formulary, 76 plan limits, 79 refill too soon …) are recorded as their own reasons.
@@ -137,34 +166,69 @@ def claim_rejection_receive(*, actor: Actor, claim_reference: str, patient, pres
     codes = [str(c).strip().upper() for c in reject_codes]
     try:
         with transaction.atomic():
-            existing = ClaimRejection.objects.select_for_update().filter(claim_reference=claim_reference).first()
+            existing = (
+                ClaimRejection.objects.select_for_update().filter(claim_reference=claim_reference).first()
+            )
             if existing is not None:
                 existing.deliveries += 1
-                save_with_history(existing, actor=actor, reason=f"Repeated delivery #{existing.deliveries}",
-                                  update_fields=["deliveries"])
+                save_with_history(
+                    existing,
+                    actor=actor,
+                    reason=f"Repeated delivery #{existing.deliveries}",
+                    update_fields=["deliveries"],
+                )
                 return existing, False
             reasons = []
             for code in codes:
-                reasons.append({"code": code, "meaning": REJECT_CODES.get(code, "Unknown reject code"),
-                                "action": "PA case opened" if code == PA_REQUIRED else "Recorded (no PA case)"})
-            rejection = ClaimRejection(claim_reference=claim_reference, prescription=prescription, patient=patient,
-                                       drug=drug, ndc=ndc, bin=bin, pcn=pcn, group=group, reject_codes=codes,
-                                       reasons=reasons, rejected_at=rejected_at)
+                reasons.append(
+                    {
+                        "code": code,
+                        "meaning": REJECT_CODES.get(code, "Unknown reject code"),
+                        "action": "PA case opened" if code == PA_REQUIRED else "Recorded (no PA case)",
+                    }
+                )
+            rejection = ClaimRejection(
+                claim_reference=claim_reference,
+                prescription=prescription,
+                patient=patient,
+                drug=drug,
+                ndc=ndc,
+                bin=bin,
+                pcn=pcn,
+                group=group,
+                reject_codes=codes,
+                reasons=reasons,
+                rejected_at=rejected_at,
+            )
             save_with_history(rejection, actor=actor, reason=f"Claim rejected ({', '.join(codes)})")
             if PA_REQUIRED in codes:
                 if prescription is None:
-                    raise ValidationError({"prescription": "Reject 75 needs a prescription (or patient and NDC "
-                                                           "matching one) to open a PA case."})
+                    raise ValidationError(
+                        {
+                            "prescription": "Reject 75 needs a prescription (or patient and NDC "
+                            "matching one) to open a PA case."
+                        }
+                    )
                 case = PACase.objects.filter(prescription=prescription, status__in=OPEN_STATUSES).first()
                 if case is None:
-                    case = pa_case_open(prescription_id=prescription.pk, actor=actor, trigger=Trigger.REJECT_75,
-                                        claim_reference=claim_reference, bin=bin, pcn=pcn)
+                    case = pa_case_open(
+                        prescription_id=prescription.pk,
+                        actor=actor,
+                        trigger=Trigger.REJECT_75,
+                        claim_reference=claim_reference,
+                        bin=bin,
+                        pcn=pcn,
+                    )
                 else:
                     reasons[codes.index(PA_REQUIRED)]["action"] = f"Joined open PA case {case.pk}"
                     rejection.reasons = reasons
                 rejection.case = case
-                save_with_history(rejection, actor=actor, reason=f"Linked to PA case {case.pk}",
-                                  update_fields=["case", "reasons"])
+                save_with_history(
+                    rejection,
+                    actor=actor,
+                    reason=f"Linked to PA case {case.pk}",
+                    update_fields=["case", "reasons"],
+                )
             return rejection, True
     except IntegrityError:  # a concurrent delivery of the same claim won the race
         existing = ClaimRejection.objects.filter(claim_reference=claim_reference).first()
@@ -174,6 +238,7 @@ def claim_rejection_receive(*, actor: Actor, claim_reference: str, patient, pres
 
 
 # --- opening, evidence, criteria, draft ------------------------------------------------------------
+
 
 def _coverage(rx: Prescription, bin: str = "", pcn: str = "") -> Coverage | None:
     coverages = list(Coverage.objects.filter(patient_id=rx.patient_id, is_active=True).order_by("priority"))
@@ -186,44 +251,79 @@ def _coverage(rx: Prescription, bin: str = "", pcn: str = "") -> Coverage | None
 
 def _facts(case: PACase, rx: Prescription, expedited: bool) -> dict:
     p, d = rx.patient, rx.prescriber
-    return {"drug": str(rx.drug), "patient_name": p.full_name, "birth_date": p.birth_date.isoformat(),
-            "member_id": case.coverage.member_id if case.coverage else "",
-            "payer_name": case.payer.name if case.payer else (case.coverage.payer_name if case.coverage else ""),
-            "prescriber_name": str(d), "quantity": f"{rx.quantity.normalize():f}", "days_supply": rx.days_supply,
-            "pharmacy_name": rx.pharmacy.name if rx.pharmacy else "", "expedited": expedited,
-            "payer_case_id": case.payer_case_id}
+    return {
+        "drug": str(rx.drug),
+        "patient_name": p.full_name,
+        "birth_date": p.birth_date.isoformat(),
+        "member_id": case.coverage.member_id if case.coverage else "",
+        "payer_name": case.payer.name if case.payer else (case.coverage.payer_name if case.coverage else ""),
+        "prescriber_name": str(d),
+        "quantity": f"{rx.quantity.normalize():f}",
+        "days_supply": rx.days_supply,
+        "pharmacy_name": rx.pharmacy.name if rx.pharmacy else "",
+        "expedited": expedited,
+        "payer_case_id": case.payer_case_id,
+    }
 
 
 def _analyse(case: PACase, rx: Prescription, *, today: date) -> None:
     """Gather evidence, check criteria, draft (in memory; the caller saves)."""
     case.evidence = ev.gather(rx=rx, coverage=case.coverage, today=today)
     if case.criteria is not None:
-        result = check_criteria(spec_from_dict(case.criteria.as_spec_dict()),
-                                ev.facts_from(evidence=case.evidence, rx=rx, today=today))
+        result = check_criteria(
+            spec_from_dict(case.criteria.as_spec_dict()),
+            ev.facts_from(evidence=case.evidence, rx=rx, today=today),
+        )
         case.criteria_result = result.as_dict()
         case.is_expedited = result.expedited or case.is_expedited
     else:
-        case.criteria_result = {"items": [], "all_met": False, "expedited": False, "asks": [], "counts": {},
-                                "note": "No payer criteria configured for this payer and drug."}
+        case.criteria_result = {
+            "items": [],
+            "all_met": False,
+            "expedited": False,
+            "asks": [],
+            "counts": {},
+            "note": "No payer criteria configured for this payer and drug.",
+        }
     if case.rollout_mode == RolloutMode.OFF:
         case.system_letter, case.system_fields, case.system_statements, case.drafter = "", {}, [], ""
-        case.missing = [f"{i['name']}: {i['detail']}" for i in case.criteria_result["items"] if i["status"] != "met"]
+        case.missing = [
+            f"{i['name']}: {i['detail']}" for i in case.criteria_result["items"] if i["status"] != "met"
+        ]
         return
-    draft = conf.drafter().draft(facts=_facts(case, rx, case.is_expedited), evidence=case.evidence,
-                                 criteria=case.criteria_result)
+    draft = conf.drafter().draft(
+        facts=_facts(case, rx, case.is_expedited), evidence=case.evidence, criteria=case.criteria_result
+    )
     case.system_letter, case.system_fields = draft.letter, draft.fields
     case.system_statements = [s.as_dict() for s in draft.statements] + [
-        {"field": k, "sources": [x.strip() for x in v.split(",")]} for k, v in draft.field_sources.items()]
+        {"field": k, "sources": [x.strip() for x in v.split(",")]} for k, v in draft.field_sources.items()
+    ]
     case.missing, case.drafter = draft.missing, draft.drafter
 
 
-ANALYSIS_FIELDS = ("evidence", "criteria_result", "is_expedited", "system_letter", "system_fields",
-                   "system_statements", "missing", "drafter")
+ANALYSIS_FIELDS = (
+    "evidence",
+    "criteria_result",
+    "is_expedited",
+    "system_letter",
+    "system_fields",
+    "system_statements",
+    "missing",
+    "drafter",
+)
 
 
-def pa_case_open(*, prescription_id: int, actor: Actor, trigger: str = Trigger.STAFF, claim_reference: str = "",
-                 bin: str = "", pcn: str = "", renewal_of: PACase | None = None,
-                 today: date | None = None) -> PACase:
+def pa_case_open(
+    *,
+    prescription_id: int,
+    actor: Actor,
+    trigger: str = Trigger.STAFF,
+    claim_reference: str = "",
+    bin: str = "",
+    pcn: str = "",
+    renewal_of: PACase | None = None,
+    today: date | None = None,
+) -> PACase:
     """Open a case, gather evidence, check criteria, draft; then the rollout mode decides whether
     it waits for a pharmacist or is submitted automatically."""
     if not isinstance(actor, SystemActor) and trigger == Trigger.STAFF:
@@ -231,45 +331,83 @@ def pa_case_open(*, prescription_id: int, actor: Actor, trigger: str = Trigger.S
     today = today or timezone.localdate()
     try:
         with transaction.atomic():
-            rx = Prescription.objects.select_for_update(of=("self",)).select_related(
-                "drug", "patient", "prescriber", "pharmacy").get(pk=prescription_id)
+            rx = (
+                Prescription.objects.select_for_update(of=("self",))
+                .select_related("drug", "patient", "prescriber", "pharmacy")
+                .get(pk=prescription_id)
+            )
             if PACase.objects.filter(prescription=rx, status__in=OPEN_STATUSES).exists():
-                raise DomainError("This prescription already has an open PA case.", code="duplicate_open_case")
+                raise DomainError(
+                    "This prescription already has an open PA case.", code="duplicate_open_case"
+                )
             coverage = _coverage(rx, bin, pcn)
-            payer = payer_for(bin=bin or (coverage.bin if coverage else ""), pcn=pcn or (coverage.pcn if coverage else ""))
+            payer = payer_for(
+                bin=bin or (coverage.bin if coverage else ""), pcn=pcn or (coverage.pcn if coverage else "")
+            )
             criteria = criteria_for(payer=payer, drug=rx.drug)
             benefit = criteria.benefit if criteria else Benefit.PHARMACY
             case = PACase(
-                prescription=rx, patient=rx.patient, drug=rx.drug, coverage=coverage, payer=payer, criteria=criteria,
-                trigger=trigger, claim_reference=claim_reference, renewal_of=renewal_of, benefit=benefit,
+                prescription=rx,
+                patient=rx.patient,
+                drug=rx.drug,
+                coverage=coverage,
+                payer=payer,
+                criteria=criteria,
+                trigger=trigger,
+                claim_reference=claim_reference,
+                renewal_of=renewal_of,
+                benefit=benefit,
                 adapter=Adapter.PAS if benefit == Benefit.MEDICAL else Adapter.EPA,
                 rollout_mode=criteria.rollout_mode if criteria else RolloutMode.ASSIST,
-                is_expedited=False, opened_by=_user(actor))
-            label = {Trigger.REJECT_75: f"claim {claim_reference} rejected 75",
-                     Trigger.RENEWAL: f"renewal of case {renewal_of.pk if renewal_of else ''} before expiry",
-                     Trigger.STAFF: "opened by staff"}[trigger]
+                is_expedited=False,
+                opened_by=_user(actor),
+            )
+            label = {
+                Trigger.REJECT_75: f"claim {claim_reference} rejected 75",
+                Trigger.RENEWAL: f"renewal of case {renewal_of.pk if renewal_of else ''} before expiry",
+                Trigger.STAFF: "opened by staff",
+            }[trigger]
             save_with_history(case, actor=actor, reason=f"Opened: {label}")
             _move(case, S.GATHERING, actor=actor, reason="Gathering evidence")
             _analyse(case, rx, today=today)
             if case.draft_visible:
                 case.letter, case.fields = case.system_letter, dict(case.system_fields)
-            _move(case, S.READY_FOR_REVIEW, actor=actor,
-                  reason=f"Evidence gathered ({len(case.evidence)} items); criteria "
-                         f"{case.criteria_result.get('counts', {})}; mode {case.rollout_mode}",
-                  fields=(*ANALYSIS_FIELDS, "letter", "fields"))
-            record_event(kind="pa.opened", actor=actor, subject=case, patient_id=case.patient_id,
-                         summary=f"PA case opened ({label})", data={"mode": case.rollout_mode})
-            go, trace = auto_trace(mode=case.rollout_mode, has_criteria=case.criteria_id is not None,
-                                   criteria_result=case.criteria_result, missing=case.missing, letter=case.letter,
-                                   has_payer=case.payer_id is not None)
+            _move(
+                case,
+                S.READY_FOR_REVIEW,
+                actor=actor,
+                reason=f"Evidence gathered ({len(case.evidence)} items); criteria "
+                f"{case.criteria_result.get('counts', {})}; mode {case.rollout_mode}",
+                fields=(*ANALYSIS_FIELDS, "letter", "fields"),
+            )
+            record_event(
+                kind="pa.opened",
+                actor=actor,
+                subject=case,
+                patient_id=case.patient_id,
+                summary=f"PA case opened ({label})",
+                data={"mode": case.rollout_mode},
+            )
+            go, trace = auto_trace(
+                mode=case.rollout_mode,
+                has_criteria=case.criteria_id is not None,
+                criteria_result=case.criteria_result,
+                missing=case.missing,
+                letter=case.letter,
+                has_payer=case.payer_id is not None,
+            )
             case.auto_trace = trace
-            save_with_history(case, actor=actor, reason="Rollout rules evaluated", update_fields=["auto_trace"])
+            save_with_history(
+                case, actor=actor, reason="Rollout rules evaluated", update_fields=["auto_trace"]
+            )
             if go:
                 _submit(case, actor=ROLLOUT_ACTOR, automatic=True)
             elif case.rollout_mode == RolloutMode.AUTO:
                 _notice(case, "Auto mode: not every criterion met — needs a pharmacist", actor=actor)
     except IntegrityError as exc:
-        raise DomainError("This prescription already has an open PA case.", code="duplicate_open_case") from exc
+        raise DomainError(
+            "This prescription already has an open PA case.", code="duplicate_open_case"
+        ) from exc
     return case
 
 
@@ -280,15 +418,25 @@ def pa_case_refresh(*, case_id: int, actor: Actor, today: date | None = None) ->
     case = _locked(case_id)
     if case.status not in EDITABLE:
         raise TransitionNotAllowed(model="PA case", current=case.status, target="refreshed")
-    rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(pk=case.prescription_id)
+    rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(
+        pk=case.prescription_id
+    )
     _analyse(case, rx, today=today or timezone.localdate())
-    save_with_history(case, actor=actor, reason="Evidence gathered again and redrafted", update_fields=list(ANALYSIS_FIELDS))
+    save_with_history(
+        case, actor=actor, reason="Evidence gathered again and redrafted", update_fields=list(ANALYSIS_FIELDS)
+    )
     return case
 
 
 @transaction.atomic
-def pa_case_edit(*, case_id: int, actor: Actor, letter: str | None = None, fields: dict | None = None,
-                 answers: dict | None = None) -> PACase:
+def pa_case_edit(
+    *,
+    case_id: int,
+    actor: Actor,
+    letter: str | None = None,
+    fields: dict | None = None,
+    answers: dict | None = None,
+) -> PACase:
     """Technicians and pharmacists prepare the letter, fields and answers (kept in history)."""
     require_role(actor, *PREPARE_ROLES, action="edit a PA case")
     case = _locked(case_id)
@@ -310,17 +458,27 @@ def pa_case_edit(*, case_id: int, actor: Actor, letter: str | None = None, field
 
 
 @transaction.atomic
-def pa_attachment_add(*, case_id: int, actor: Actor, file_name: str, mime_type: str, data: bytes) -> PAAttachment:
+def pa_attachment_add(
+    *, case_id: int, actor: Actor, file_name: str, mime_type: str, data: bytes
+) -> PAAttachment:
     require_role(actor, *PREPARE_ROLES, action="attach documents")
     case = _locked(case_id)
     if not case.is_open:
         raise TransitionNotAllowed(model="PA case", current=case.status, target="attachment added")
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise ValidationError({"file": f"Attachments are limited to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."})
+        raise ValidationError(
+            {"file": f"Attachments are limited to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."}
+        )
     if not data:
         raise ValidationError({"file": "The file is empty."})
-    attachment = PAAttachment(case=case, file_name=file_name[:200], mime_type=mime_type[:100] or "application/octet-stream",
-                              data=data, size=len(data), added_by=_user(actor))
+    attachment = PAAttachment(
+        case=case,
+        file_name=file_name[:200],
+        mime_type=mime_type[:100] or "application/octet-stream",
+        data=data,
+        size=len(data),
+        added_by=_user(actor),
+    )
     save_with_history(attachment, actor=actor, reason=f"Attached {file_name[:100]}")
     save_with_history(case, actor=actor, reason=f"Attachment added: {file_name[:100]}", update_fields=[])
     return attachment
@@ -328,28 +486,46 @@ def pa_attachment_add(*, case_id: int, actor: Actor, file_name: str, mime_type: 
 
 # --- submission ------------------------------------------------------------------------------------
 
+
 def _enqueue(case: PACase, out: adapters.Outbound, *, actor: Actor, submitted_by) -> PASubmission:
     endpoint = conf.payer_endpoint(case.payer.endpoint_key if case.payer else "")
     url = endpoint.get("submit_url", "")
     if url and case.adapter == Adapter.PAS and not url.rstrip("/").endswith("$submit"):
         url = url.rstrip("/") + "/Claim/$submit"  # STANDARDS.md: POST [base]/Claim/$submit
     count = case.submissions.count()
-    message = outbox_enqueue(kind=out.kind, payload=out.payload, transport="http" if url else "file",
-                             destination=url, actor=actor, reason=f"PA case {case.pk}: {out.submission_kind}",
-                             message_id=out.message_id, dedupe_key=f"pa:{case.pk}:{out.submission_kind}:{count}",
-                             content_type=out.content_type, credentials_env=endpoint.get("token_env", ""),
-                             related=case)
-    submission = PASubmission(case=case, kind=out.submission_kind, adapter=case.adapter, message_id=out.message_id,
-                              outbox=message, submitted_by=submitted_by)
+    message = outbox_enqueue(
+        kind=out.kind,
+        payload=out.payload,
+        transport="http" if url else "file",
+        destination=url,
+        actor=actor,
+        reason=f"PA case {case.pk}: {out.submission_kind}",
+        message_id=out.message_id,
+        dedupe_key=f"pa:{case.pk}:{out.submission_kind}:{count}",
+        content_type=out.content_type,
+        credentials_env=endpoint.get("token_env", ""),
+        related=case,
+    )
+    submission = PASubmission(
+        case=case,
+        kind=out.submission_kind,
+        adapter=case.adapter,
+        message_id=out.message_id,
+        outbox=message,
+        submitted_by=submitted_by,
+    )
     save_with_history(submission, actor=actor, reason=f"{out.kind} queued")
     return submission
 
 
 def _set_due(case: PACase, now) -> None:
     case.decision_due_at = decision_due(
-        submitted_at=now, benefit=case.benefit, expedited=case.is_expedited,
+        submitted_at=now,
+        benefit=case.benefit,
+        expedited=case.is_expedited,
         expedited_hours=case.payer.expedited_hours if case.payer else None,
-        standard_hours=case.payer.standard_hours if case.payer else None)
+        standard_hours=case.payer.standard_hours if case.payer else None,
+    )
 
 
 def _submit(case: PACase, *, actor: Actor, automatic: bool) -> None:
@@ -357,26 +533,58 @@ def _submit(case: PACase, *, actor: Actor, automatic: bool) -> None:
         raise ValidationError({"letter": "Write the medical-necessity letter before submitting."})
     now = timezone.now()
     if not automatic and case.system_letter:
-        case.agreement = {**agreement(system_fields=case.system_fields, submitted_fields=case.fields,
-                                      system_letter=case.system_letter, submitted_letter=case.letter),
-                          "mode": case.rollout_mode}
+        case.agreement = {
+            **agreement(
+                system_fields=case.system_fields,
+                submitted_fields=case.fields,
+                system_letter=case.system_letter,
+                submitted_letter=case.letter,
+            ),
+            "mode": case.rollout_mode,
+        }
     case.submitted_at, case.submitted_by, case.submitted_automatically = now, _user(actor), automatic
     _set_due(case, now)
     adapter = adapters.adapter_for(case)
     out = adapter.submission(case)
     case.attention = ""
-    _move(case, S.SUBMITTED, actor=actor,
-          reason=("Submitted automatically (every rule passed)" if automatic else "Approved and submitted by pharmacist")
-          + f" via {case.get_adapter_display()}",
-          fields=("agreement", "submitted_at", "submitted_by", "submitted_automatically", "decision_due_at", "attention"))
+    _move(
+        case,
+        S.SUBMITTED,
+        actor=actor,
+        reason=(
+            "Submitted automatically (every rule passed)"
+            if automatic
+            else "Approved and submitted by pharmacist"
+        )
+        + f" via {case.get_adapter_display()}",
+        fields=(
+            "agreement",
+            "submitted_at",
+            "submitted_by",
+            "submitted_automatically",
+            "decision_due_at",
+            "attention",
+        ),
+    )
     _enqueue(case, out, actor=actor, submitted_by=_user(actor))
-    record_event(kind="pa.submitted", actor=actor, subject=case, patient_id=case.patient_id,
-                 summary=f"PA submitted {'automatically' if automatic else 'by pharmacist'} ({case.adapter})",
-                 data={"automatic": automatic, "message_id": out.message_id, "mode": case.rollout_mode,
-                       "trace": case.auto_trace if automatic else None})
+    record_event(
+        kind="pa.submitted",
+        actor=actor,
+        subject=case,
+        patient_id=case.patient_id,
+        summary=f"PA submitted {'automatically' if automatic else 'by pharmacist'} ({case.adapter})",
+        data={
+            "automatic": automatic,
+            "message_id": out.message_id,
+            "mode": case.rollout_mode,
+            "trace": case.auto_trace if automatic else None,
+        },
+    )
 
 
-def pa_case_submit(*, case_id: int, actor: Actor, letter: str | None = None, fields: dict | None = None) -> PACase:
+def pa_case_submit(
+    *, case_id: int, actor: Actor, letter: str | None = None, fields: dict | None = None
+) -> PACase:
     """A pharmacist approves the case for submission (a technician cannot)."""
     require_role(actor, *DECIDE_ROLES, action="approve a PA submission")
     with transaction.atomic():
@@ -386,7 +594,9 @@ def pa_case_submit(*, case_id: int, actor: Actor, letter: str | None = None, fie
         if fields is not None:
             case.fields = {str(k): str(v) for k, v in fields.items()}
         if letter is not None or fields is not None:
-            save_with_history(case, actor=actor, reason="Edited at submission", update_fields=["letter", "fields"])
+            save_with_history(
+                case, actor=actor, reason="Edited at submission", update_fields=["letter", "fields"]
+            )
         if not can_transition(case.status, S.SUBMITTED) or case.status == S.PENDED:
             raise TransitionNotAllowed(model="PA case", current=case.status, target=S.SUBMITTED)
         _submit(case, actor=actor, automatic=False)
@@ -410,11 +620,22 @@ def pa_case_answer(*, case_id: int, actor: Actor, answers: dict[str, str]) -> PA
         now = timezone.now()
         _set_due(case, now)
         case.attention = ""
-        _move(case, S.SUBMITTED, actor=actor, reason=f"Answers sent ({len(case.answers)})",
-              fields=("answers", "decision_due_at", "attention"))
+        _move(
+            case,
+            S.SUBMITTED,
+            actor=actor,
+            reason=f"Answers sent ({len(case.answers)})",
+            fields=("answers", "decision_due_at", "attention"),
+        )
         _enqueue(case, out, actor=actor, submitted_by=_user(actor))
-        record_event(kind="pa.answered", actor=actor, subject=case, patient_id=case.patient_id,
-                     summary="Answers to payer questions sent", data={"questions": list(case.answers)})
+        record_event(
+            kind="pa.answered",
+            actor=actor,
+            subject=case,
+            patient_id=case.patient_id,
+            summary="Answers to payer questions sent",
+            data={"questions": list(case.answers)},
+        )
     return case
 
 
@@ -431,11 +652,22 @@ def pa_case_appeal(*, case_id: int, actor: Actor, letter: str | None = None) -> 
         out = adapters.adapter_for(case).appeal(case)
         _set_due(case, timezone.now())
         case.attention = ""
-        _move(case, S.APPEALED, actor=actor, reason="Appeal submitted",
-              fields=("appeal_letter", "decision_due_at", "attention"))
+        _move(
+            case,
+            S.APPEALED,
+            actor=actor,
+            reason="Appeal submitted",
+            fields=("appeal_letter", "decision_due_at", "attention"),
+        )
         _enqueue(case, out, actor=actor, submitted_by=_user(actor))
-        record_event(kind="pa.appealed", actor=actor, subject=case, patient_id=case.patient_id,
-                     summary="PA denial appealed", data={"message_id": out.message_id})
+        record_event(
+            kind="pa.appealed",
+            actor=actor,
+            subject=case,
+            patient_id=case.patient_id,
+            summary="PA denial appealed",
+            data={"message_id": out.message_id},
+        )
     return case
 
 
@@ -446,11 +678,25 @@ def pa_case_cancel(*, case_id: int, actor: Actor, reason: str = "") -> PACase:
         case = _locked(case_id)
         payer_knows = case.status in (S.SUBMITTED, S.PENDED, S.APPEALED)
         case.attention = ""
-        _move(case, S.CANCELLED, actor=actor, reason=f"Cancelled{': ' + reason if reason else ''}", fields=("attention",))
+        _move(
+            case,
+            S.CANCELLED,
+            actor=actor,
+            reason=f"Cancelled{': ' + reason if reason else ''}",
+            fields=("attention",),
+        )
         if payer_knows:
-            _enqueue(case, adapters.adapter_for(case).cancel(case, reason), actor=actor, submitted_by=_user(actor))
-        record_event(kind="pa.cancelled", actor=actor, subject=case, patient_id=case.patient_id,
-                     summary="PA case cancelled", data={"reason": reason[:200]})
+            _enqueue(
+                case, adapters.adapter_for(case).cancel(case, reason), actor=actor, submitted_by=_user(actor)
+            )
+        record_event(
+            kind="pa.cancelled",
+            actor=actor,
+            subject=case,
+            patient_id=case.patient_id,
+            summary="PA case cancelled",
+            data={"reason": reason[:200]},
+        )
     return case
 
 
@@ -474,12 +720,17 @@ def pa_case_review_auto(*, case_id: int, actor: Actor, verdict: str, note: str =
     if not case.submitted_automatically:
         raise DomainError("Only automatic submissions are reviewed after the fact.", code="not_automatic")
     case.auto_review = verdict
-    save_with_history(case, actor=actor, reason=f"Automatic submission reviewed: {verdict}{': ' + note if note else ''}"[:500],
-                      update_fields=["auto_review"])
+    save_with_history(
+        case,
+        actor=actor,
+        reason=f"Automatic submission reviewed: {verdict}{': ' + note if note else ''}"[:500],
+        update_fields=["auto_review"],
+    )
     return case
 
 
 # --- payer responses ---------------------------------------------------------------------------------
+
 
 def validate_push(data) -> tuple[dict, dict]:
     """(clean values, errors by field) for a pushed response (POST /api/v1/pa-responses/)."""
@@ -518,8 +769,14 @@ def validate_push(data) -> tuple[dict, dict]:
         if isinstance(q, str) and q.strip():
             questions.append({"id": f"Q{i + 1}", "text": q.strip(), "type": "FreeText", "choices": []})
         elif isinstance(q, dict) and str(q.get("text", "")).strip():
-            questions.append({"id": str(q.get("id") or f"Q{i + 1}"), "text": str(q["text"]).strip(),
-                              "type": str(q.get("type") or "FreeText"), "choices": q.get("choices") or []})
+            questions.append(
+                {
+                    "id": str(q.get("id") or f"Q{i + 1}"),
+                    "text": str(q["text"]).strip(),
+                    "type": str(q.get("type") or "FreeText"),
+                    "choices": q.get("choices") or [],
+                }
+            )
         else:
             errors["questions"] = f"Question {i + 1} needs text."
     clean["questions"] = questions
@@ -530,8 +787,11 @@ def validate_push(data) -> tuple[dict, dict]:
             errors["effective_date"] = "An approval needs an effective date."
         if clean.get("expiration_date") is None and "expiration_date" not in errors:
             errors["expiration_date"] = "An approval needs an expiration date."
-        if (clean.get("effective_date") and clean.get("expiration_date")
-                and clean["expiration_date"] < clean["effective_date"]):
+        if (
+            clean.get("effective_date")
+            and clean.get("expiration_date")
+            and clean["expiration_date"] < clean["effective_date"]
+        ):
             errors["expiration_date"] = "The expiration date is before the effective date."
     if decision == Decision.DENIED and not clean["reasons"]:
         errors["reasons"] = "A denial needs its reasons (CMS-0057-F: a specific denial reason)."
@@ -540,8 +800,9 @@ def validate_push(data) -> tuple[dict, dict]:
     return clean, errors
 
 
-def pa_response_receive(*, case_id, data, raw: str, source: str = ResponseSource.PUSH,
-                        actor: Actor = STATUS_ACTOR) -> PAResponse:
+def pa_response_receive(
+    *, case_id, data, raw: str, source: str = ResponseSource.PUSH, actor: Actor = STATUS_ACTOR
+) -> PAResponse:
     """Store the answer first (always), then apply it. A malformed answer is kept and flagged
     and changes nothing; an answer the case cannot take (e.g. cancelled) is kept with its error
     and raises TransitionNotAllowed."""
@@ -549,19 +810,32 @@ def pa_response_receive(*, case_id, data, raw: str, source: str = ResponseSource
     clean, errors = validate_push(data)
     if case is None:
         errors = {"case": "No such PA case.", **errors}
-    response = PAResponse(case=case, source=source, raw=raw[:200_000], decision=clean.get("decision") or "",
-                          authorization_number=clean.get("authorization_number", ""),
-                          effective_date=clean.get("effective_date"), expiration_date=clean.get("expiration_date"),
-                          reasons=[str(r) for r in clean.get("reasons", [])][:50], questions=clean.get("questions", []),
-                          is_malformed=bool(errors), errors=errors)
+    response = PAResponse(
+        case=case,
+        source=source,
+        raw=raw[:200_000],
+        decision=clean.get("decision") or "",
+        authorization_number=clean.get("authorization_number", ""),
+        effective_date=clean.get("effective_date"),
+        expiration_date=clean.get("expiration_date"),
+        reasons=[str(r) for r in clean.get("reasons", [])][:50],
+        questions=clean.get("questions", []),
+        is_malformed=bool(errors),
+        errors=errors,
+    )
     if errors:
         response.decision = response.decision if response.decision in Decision.values else ""
         save_with_history(response, actor=actor, reason="Malformed payer response kept (case unchanged)")
         return response
-    parsed = adapters.ParsedResponse(decision=clean["decision"], authorization_number=clean["authorization_number"],
-                                     effective_date=clean["effective_date"], expiration_date=clean["expiration_date"],
-                                     reasons=response.reasons, questions=clean["questions"],
-                                     payer_case_id=str(data.get("payer_case_id") or ""))
+    parsed = adapters.ParsedResponse(
+        decision=clean["decision"],
+        authorization_number=clean["authorization_number"],
+        effective_date=clean["effective_date"],
+        expiration_date=clean["expiration_date"],
+        reasons=response.reasons,
+        questions=clean["questions"],
+        payer_case_id=str(data.get("payer_case_id") or ""),
+    )
     return _store_and_apply(case, response, parsed, actor=actor)
 
 
@@ -571,18 +845,28 @@ def pa_response_ingest(*, case_id: int, text: str, source: str, actor: Actor = S
     try:
         parsed = adapters.adapter_for(case).parse(text)
     except adapters.AdapterError as exc:
-        response = PAResponse(case=case, source=source, raw=text[:200_000], is_malformed=True,
-                              errors={"payload": str(exc)})
+        response = PAResponse(
+            case=case, source=source, raw=text[:200_000], is_malformed=True, errors={"payload": str(exc)}
+        )
         save_with_history(response, actor=actor, reason="Malformed payer response kept (case unchanged)")
         return response
-    response = PAResponse(case=case, source=source, raw=text[:200_000], decision=parsed.decision,
-                          authorization_number=parsed.authorization_number, effective_date=parsed.effective_date,
-                          expiration_date=parsed.expiration_date, reasons=parsed.reasons[:50],
-                          questions=parsed.questions)
+    response = PAResponse(
+        case=case,
+        source=source,
+        raw=text[:200_000],
+        decision=parsed.decision,
+        authorization_number=parsed.authorization_number,
+        effective_date=parsed.effective_date,
+        expiration_date=parsed.expiration_date,
+        reasons=parsed.reasons[:50],
+        questions=parsed.questions,
+    )
     return _store_and_apply(case, response, parsed, actor=actor)
 
 
-def _store_and_apply(case: PACase, response: PAResponse, parsed: adapters.ParsedResponse, *, actor: Actor) -> PAResponse:
+def _store_and_apply(
+    case: PACase, response: PAResponse, parsed: adapters.ParsedResponse, *, actor: Actor
+) -> PAResponse:
     save_with_history(response, actor=actor, reason=f"Payer response received ({parsed.decision})")
     try:
         with transaction.atomic():
@@ -596,21 +880,27 @@ def _store_and_apply(case: PACase, response: PAResponse, parsed: adapters.Parsed
 
 def _notice(case: PACase, text: str, *, actor: Actor) -> None:
     case.attention = text[:200]
-    save_with_history(case, actor=actor, reason=f"Pharmacist queue notified: {text}"[:500], update_fields=["attention"])
+    save_with_history(
+        case, actor=actor, reason=f"Pharmacist queue notified: {text}"[:500], update_fields=["attention"]
+    )
 
 
 PATIENT_TEXT = {
     Decision.APPROVED: "Hi {name}, good news: your insurance approved coverage for {drug}. We will fill it now.",
     Decision.DENIED: "Hi {name}, your insurance did not approve {drug} yet. Your pharmacist is working on it with "
-                     "your prescriber.",
+    "your prescriber.",
 }
 
 
 def _apply(case_id: int, parsed: adapters.ParsedResponse, response: PAResponse, *, actor: Actor) -> None:
     case = _locked(case_id)
     decision = parsed.decision
-    target = {Decision.APPROVED: S.APPROVED, Decision.DENIED: S.DENIED, Decision.PENDED: S.PENDED,
-              Decision.CLOSED: S.CLOSED}[decision]
+    target = {
+        Decision.APPROVED: S.APPROVED,
+        Decision.DENIED: S.DENIED,
+        Decision.PENDED: S.PENDED,
+        Decision.CLOSED: S.CLOSED,
+    }[decision]
     if parsed.payer_case_id and not case.payer_case_id:
         case.payer_case_id = parsed.payer_case_id[:64]
     now = timezone.now()
@@ -623,16 +913,26 @@ def _apply(case_id: int, parsed: adapters.ParsedResponse, response: PAResponse, 
         note = f"Approved: authorization {parsed.authorization_number}, {parsed.effective_date} to {parsed.expiration_date}"
     elif decision == Decision.DENIED:
         case.denial_reasons, case.decided_at = parsed.reasons, now
-        rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(pk=case.prescription_id)
-        case.appeal_letter = conf.drafter().appeal(facts=_facts(case, rx, case.is_expedited), evidence=case.evidence,
-                                                   criteria=case.criteria_result, denial_reasons=parsed.reasons)
+        rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(
+            pk=case.prescription_id
+        )
+        case.appeal_letter = conf.drafter().appeal(
+            facts=_facts(case, rx, case.is_expedited),
+            evidence=case.evidence,
+            criteria=case.criteria_result,
+            denial_reasons=parsed.reasons,
+        )
         fields += ["denial_reasons", "decided_at", "appeal_letter"]
         note = f"Denied: {'; '.join(parsed.reasons)[:120]} — appeal drafted"
     elif decision == Decision.PENDED:
         case.questions = parsed.questions
         case.answers = {q["id"]: _suggest_answer(q, case) for q in parsed.questions}
         fields += ["questions", "answers"]
-        note = f"Pended: {len(parsed.questions)} question(s) from the payer" if parsed.questions else "Pended by the payer"
+        note = (
+            f"Pended: {len(parsed.questions)} question(s) from the payer"
+            if parsed.questions
+            else "Pended by the payer"
+        )
     else:
         case.decided_at = now
         fields += ["decided_at"]
@@ -645,21 +945,35 @@ def _apply(case_id: int, parsed: adapters.ParsedResponse, response: PAResponse, 
         _move(case, target, actor=actor, reason=f"Payer response {response.pk}: {note}", fields=tuple(fields))
     response.applied = True
     save_with_history(response, actor=actor, reason="Applied to the case", update_fields=["applied"])
-    record_event(kind=f"pa.{decision}", actor=actor, subject=case, patient_id=case.patient_id,
-                 summary=note[:200], data={"response": response.pk, "authorization_number": case.authorization_number})
+    record_event(
+        kind=f"pa.{decision}",
+        actor=actor,
+        subject=case,
+        patient_id=case.patient_id,
+        summary=note[:200],
+        data={"response": response.pk, "authorization_number": case.authorization_number},
+    )
     text = PATIENT_TEXT.get(decision)
     if text:
         patient = case.patient
-        patient_message_enqueue(patient=patient, event_key=f"pa-{decision}:{case.pk}:{response.pk}",
-                                text=text.format(name=patient.contact_name, drug=case.drug.name), related=case)
+        patient_message_enqueue(
+            patient=patient,
+            event_key=f"pa-{decision}:{case.pk}:{response.pk}",
+            text=text.format(name=patient.contact_name, drug=case.drug.name),
+            related=case,
+        )
 
 
 def _suggest_answer(question: dict, case: PACase) -> str:
     """Pre-fill an answer from the case's fields when the question names one (a person checks)."""
     text = question.get("text", "").lower()
     f = case.fields or {}
-    for words, key in ((("diagnos", "icd"), "diagnosis_codes"), (("tried", "prior", "step"), "prior_therapies"),
-                       (("quantity",), "quantity"), (("npi",), "prescriber_npi")):
+    for words, key in (
+        (("diagnos", "icd"), "diagnosis_codes"),
+        (("tried", "prior", "step"), "prior_therapies"),
+        (("quantity",), "quantity"),
+        (("npi",), "prescriber_npi"),
+    ):
         if any(w in text for w in words) and f.get(key):
             return f[key]
     return ""
@@ -671,8 +985,11 @@ def on_submission_delivered(message) -> None:
     if message.related_model != "priorauth.pacase" or not message.response:
         return
     body = message.response.strip()
-    looks_like_answer = ("ClaimResponse" in body) if body.startswith("{") else (
-        body.startswith("<") and "Response" in body and "<Message" in body)
+    looks_like_answer = (
+        ("ClaimResponse" in body)
+        if body.startswith("{")
+        else (body.startswith("<") and "Response" in body and "<Message" in body)
+    )
     if not looks_like_answer:
         return
     case = PACase.objects.filter(pk=int(message.related_id)).first()
@@ -686,19 +1003,28 @@ def on_submission_delivered(message) -> None:
 
 # --- schedules: polling, expiry and renewal ------------------------------------------------------
 
+
 def pa_poll_open(*, limit: int = 200) -> dict:
     """Ask each payer with a status URL about cases awaiting it (GET status_url?case=…)."""
     counts = {"polled": 0, "answers": 0, "errors": 0}
-    cases = PACase.objects.filter(status__in=[*AWAITING_PAYER, S.PENDED]).select_related("payer").order_by(
-        "decision_due_at")[:limit]
+    cases = (
+        PACase.objects.filter(status__in=[*AWAITING_PAYER, S.PENDED])
+        .select_related("payer")
+        .order_by("decision_due_at")[:limit]
+    )
     for case in cases:
         endpoint = conf.payer_endpoint(case.payer.endpoint_key if case.payer else "")
         url = endpoint.get("status_url")
         if not url:
             continue
         last = case.submissions.order_by("-id").first()
-        query = urllib.parse.urlencode({"case": case.payer_case_id or "", "reference": f"RXHUB-PA-{case.pk}",
-                                        "message_id": last.message_id if last else ""})
+        query = urllib.parse.urlencode(
+            {
+                "case": case.payer_case_id or "",
+                "reference": f"RXHUB-PA-{case.pk}",
+                "message_id": last.message_id if last else "",
+            }
+        )
         headers = {"Accept": "application/fhir+json, application/xml"}
         import os
 
@@ -731,23 +1057,43 @@ def pa_expiry_sweep(*, today: date | None = None) -> dict:
     today = today or timezone.localdate()
     window = timedelta(days=conf.renewal_window_days())
     counts = {"expired": 0, "renewals": 0, "skipped": 0}
-    for case_id in list(PACase.objects.filter(status=S.APPROVED, expiration_date__lt=today).values_list("pk", flat=True)):
+    for case_id in list(
+        PACase.objects.filter(status=S.APPROVED, expiration_date__lt=today).values_list("pk", flat=True)
+    ):
         with transaction.atomic():
             case = _locked(case_id)
             if case.status == S.APPROVED:
-                _move(case, S.EXPIRED, actor=STATUS_ACTOR, reason=f"Authorization expired on {case.expiration_date}")
+                _move(
+                    case,
+                    S.EXPIRED,
+                    actor=STATUS_ACTOR,
+                    reason=f"Authorization expired on {case.expiration_date}",
+                )
                 counts["expired"] += 1
-    due = (PACase.objects.filter(status__in=[S.APPROVED, S.EXPIRED], expiration_date__lte=today + window,
-                                 expiration_date__gte=today - window)
-           .exclude(renewals__isnull=False).values_list("pk", "prescription_id"))
+    due = (
+        PACase.objects.filter(
+            status__in=[S.APPROVED, S.EXPIRED],
+            expiration_date__lte=today + window,
+            expiration_date__gte=today - window,
+        )
+        .exclude(renewals__isnull=False)
+        .values_list("pk", "prescription_id")
+    )
     for case_id, rx_id in list(due):
         if PACase.objects.filter(prescription_id=rx_id, status__in=OPEN_STATUSES).exists():
             counts["skipped"] += 1
             continue
         case = PACase.objects.get(pk=case_id)
         try:
-            pa_case_open(prescription_id=rx_id, actor=STATUS_ACTOR, trigger=Trigger.RENEWAL, renewal_of=case,
-                         bin=case.payer.bin if case.payer else "", pcn=case.payer.pcn if case.payer else "", today=today)
+            pa_case_open(
+                prescription_id=rx_id,
+                actor=STATUS_ACTOR,
+                trigger=Trigger.RENEWAL,
+                renewal_of=case,
+                bin=case.payer.bin if case.payer else "",
+                pcn=case.payer.pcn if case.payer else "",
+                today=today,
+            )
         except DomainError:
             counts["skipped"] += 1
             continue

@@ -1,4 +1,5 @@
 """PA queue, case review page, automatic-submission list and analytics (thin: forms → services)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -47,13 +48,26 @@ def queue(request):
     mark_phi_access(request, [c.patient_id for c, _ in rows], "PA queue")
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "priorauth/queue.html", {"filter": filterset, "page": page, "rows": rows,
-                                                    "query": query.urlencode(), "open_form": OpenForm()})
+    return render(
+        request,
+        "priorauth/queue.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "rows": rows,
+            "query": query.urlencode(),
+            "open_form": OpenForm(),
+        },
+    )
 
 
 @role_required(*STAFF)
 def automatic(request):
-    qs = selectors.pa_case_list(user=request.user).filter(submitted_automatically=True).order_by("-submitted_at")
+    qs = (
+        selectors.pa_case_list(user=request.user)
+        .filter(submitted_automatically=True)
+        .order_by("-submitted_at")
+    )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     mark_phi_access(request, [c.patient_id for c in page.object_list], "PA automatic submissions")
     return render(request, "priorauth/automatic.html", {"page": page, "review_form": ReviewForm()})
@@ -67,18 +81,26 @@ def case_detail(request, pk: int):
         raise Http404("No such PA case.") from exc
     mark_phi_access(request, [case.patient_id], f"PA case {case.pk}")
     evidence_ids = {e["id"]: e for e in case.evidence}
-    return render(request, "priorauth/case_detail.html", {
-        "case": case, "clock": selectors.clock(case), "letter_form": LetterForm(initial={"letter": case.letter}),
-        "appeal_form": AppealForm(initial={"letter": case.appeal_letter}), "cancel_form": CancelForm(),
-        "attachment_form": AttachmentForm(), "review_form": ReviewForm(),
-        "field_rows": sorted(case.fields.items()) if case.fields else [],
-        "questions": [(q, case.answers.get(q["id"], "")) for q in case.questions],
-        "evidence_ids": evidence_ids,
-    })
+    return render(
+        request,
+        "priorauth/case_detail.html",
+        {
+            "case": case,
+            "clock": selectors.clock(case),
+            "letter_form": LetterForm(initial={"letter": case.letter}),
+            "appeal_form": AppealForm(initial={"letter": case.appeal_letter}),
+            "cancel_form": CancelForm(),
+            "attachment_form": AttachmentForm(),
+            "review_form": ReviewForm(),
+            "field_rows": sorted(case.fields.items()) if case.fields else [],
+            "questions": [(q, case.answers.get(q["id"], "")) for q in case.questions],
+            "evidence_ids": evidence_ids,
+        },
+    )
 
 
 def _posted_fields(request) -> dict:
-    return {k[len("field__"):]: v for k, v in request.POST.items() if k.startswith("field__")}
+    return {k[len("field__") :]: v for k, v in request.POST.items() if k.startswith("field__")}
 
 
 @role_required(*STAFF)
@@ -91,19 +113,32 @@ def save(request, pk: int):
         return redirect("priorauth:case-detail", pk=pk)
     letter, fields = form.cleaned_data["letter"], _posted_fields(request)
     if request.POST.get("action") == "submit":
-        return _run(request, pk, lambda: services.pa_case_submit(case_id=pk, actor=request.user, letter=letter,
-                                                                 fields=fields or None),
-                    "Approved and submitted to the payer.")
-    return _run(request, pk, lambda: services.pa_case_edit(case_id=pk, actor=request.user, letter=letter,
-                                                           fields=fields or None), "Saved.")
+        return _run(
+            request,
+            pk,
+            lambda: services.pa_case_submit(
+                case_id=pk, actor=request.user, letter=letter, fields=fields or None
+            ),
+            "Approved and submitted to the payer.",
+        )
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_edit(case_id=pk, actor=request.user, letter=letter, fields=fields or None),
+        "Saved.",
+    )
 
 
 @role_required(*DECIDE)
 @require_POST
 def answer(request, pk: int):
-    answers = {k[len("answer__"):]: v for k, v in request.POST.items() if k.startswith("answer__")}
-    return _run(request, pk, lambda: services.pa_case_answer(case_id=pk, actor=request.user, answers=answers),
-                "Answers sent to the payer.")
+    answers = {k[len("answer__") :]: v for k, v in request.POST.items() if k.startswith("answer__")}
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_answer(case_id=pk, actor=request.user, answers=answers),
+        "Answers sent to the payer.",
+    )
 
 
 @role_required(*DECIDE)
@@ -113,8 +148,12 @@ def appeal(request, pk: int):
     if not form.is_valid():
         messages.error(request, "An appeal needs a letter.")
         return redirect("priorauth:case-detail", pk=pk)
-    return _run(request, pk, lambda: services.pa_case_appeal(case_id=pk, actor=request.user,
-                                                             letter=form.cleaned_data["letter"]), "Appeal submitted.")
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_appeal(case_id=pk, actor=request.user, letter=form.cleaned_data["letter"]),
+        "Appeal submitted.",
+    )
 
 
 @role_required(*STAFF)
@@ -122,21 +161,33 @@ def appeal(request, pk: int):
 def cancel(request, pk: int):
     form = CancelForm(request.POST)
     form.is_valid()
-    return _run(request, pk, lambda: services.pa_case_cancel(case_id=pk, actor=request.user,
-                                                             reason=form.cleaned_data.get("reason", "")), "Cancelled.")
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_cancel(
+            case_id=pk, actor=request.user, reason=form.cleaned_data.get("reason", "")
+        ),
+        "Cancelled.",
+    )
 
 
 @role_required(*STAFF)
 @require_POST
 def acknowledge(request, pk: int):
-    return _run(request, pk, lambda: services.pa_case_acknowledge(case_id=pk, actor=request.user), "Marked as seen.")
+    return _run(
+        request, pk, lambda: services.pa_case_acknowledge(case_id=pk, actor=request.user), "Marked as seen."
+    )
 
 
 @role_required(*STAFF)
 @require_POST
 def refresh(request, pk: int):
-    return _run(request, pk, lambda: services.pa_case_refresh(case_id=pk, actor=request.user),
-                "Evidence gathered again.")
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_refresh(case_id=pk, actor=request.user),
+        "Evidence gathered again.",
+    )
 
 
 @role_required(*STAFF)
@@ -150,9 +201,18 @@ def attach(request, pk: int):
     if upload.size > services.MAX_ATTACHMENT_BYTES:
         messages.error(request, "Attachments are limited to 5 MB.")
         return redirect("priorauth:case-detail", pk=pk)
-    return _run(request, pk, lambda: services.pa_attachment_add(
-        case_id=pk, actor=request.user, file_name=upload.name, mime_type=upload.content_type or "",
-        data=upload.read()), f"Attached {upload.name}.")
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_attachment_add(
+            case_id=pk,
+            actor=request.user,
+            file_name=upload.name,
+            mime_type=upload.content_type or "",
+            data=upload.read(),
+        ),
+        f"Attached {upload.name}.",
+    )
 
 
 @role_required(*DECIDE)
@@ -162,9 +222,17 @@ def review(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Choose correct or error.")
         return redirect("priorauth:automatic")
-    _run(request, pk, lambda: services.pa_case_review_auto(case_id=pk, actor=request.user,
-                                                            verdict=form.cleaned_data["verdict"],
-                                                            note=form.cleaned_data["note"]), "Review recorded.")
+    _run(
+        request,
+        pk,
+        lambda: services.pa_case_review_auto(
+            case_id=pk,
+            actor=request.user,
+            verdict=form.cleaned_data["verdict"],
+            note=form.cleaned_data["note"],
+        ),
+        "Review recorded.",
+    )
     return redirect("priorauth:automatic")
 
 

@@ -11,6 +11,7 @@ with ``code``/``number`` sub-extensions); we test that the bundle validates agai
 resource models (fhir.resources R4B package: R4B's Bundle/Claim/Coverage are R4-compatible for
 the elements used here), not against the PAS profiles.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,63 +76,136 @@ def build_claim_bundle(req: PASRequest) -> dict:
     urls = {k: _urn() for k in ("claim", "patient", "practitioner", "insurer", "coverage")}
     supporting = []
     if req.letter:
-        supporting.append({"sequence": 1, "category": {"coding": [{
-            "system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType",
-            "code": "freetext"}], "text": "Medical necessity letter"}, "valueString": req.letter})
+        supporting.append(
+            {
+                "sequence": 1,
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType",
+                            "code": "freetext",
+                        }
+                    ],
+                    "text": "Medical necessity letter",
+                },
+                "valueString": req.letter,
+            }
+        )
     for title, mime, data in req.attachments:
-        supporting.append({"sequence": len(supporting) + 1, "category": {"text": "attachment"},
-                           "valueAttachment": {"contentType": mime, "title": title,
-                                               "data": base64.b64encode(data).decode("ascii")}})
+        supporting.append(
+            {
+                "sequence": len(supporting) + 1,
+                "category": {"text": "attachment"},
+                "valueAttachment": {
+                    "contentType": mime,
+                    "title": title,
+                    "data": base64.b64encode(data).decode("ascii"),
+                },
+            }
+        )
     claim = {
-        "resourceType": "Claim", "id": req.claim_id, "meta": {"profile": [CLAIM_PROFILE]},
+        "resourceType": "Claim",
+        "id": req.claim_id,
+        "meta": {"profile": [CLAIM_PROFILE]},
         "identifier": [{"system": "urn:rxhub:pa-claim", "value": req.claim_id}],
         "status": "active",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
+        },
         "use": "preauthorization",
         "patient": {"reference": urls["patient"]},
         "created": created,
         "insurer": {"reference": urls["insurer"]},
         "provider": {"reference": urls["practitioner"]},
-        "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
-                                 "code": "stat" if req.expedited else "normal"}]},
+        "priority": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "code": "stat" if req.expedited else "normal",
+                }
+            ]
+        },
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": urls["coverage"]}}],
-        "item": [{
-            "sequence": 1,
-            "productOrService": {"coding": [{"system": NDC_SYSTEM, "code": req.ndc, "display": req.drug_description}],
-                                 "text": req.drug_description},
-            "quantity": {"value": float(req.quantity)},
-            "extension": [{"url": f"{PAS_BASE}/StructureDefinition/extension-serviceItemRequestType",
-                           "valueCodeableConcept": {"text": f"{req.days_supply} days supply"}}],
-        }],
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": NDC_SYSTEM, "code": req.ndc, "display": req.drug_description}],
+                    "text": req.drug_description,
+                },
+                "quantity": {"value": float(req.quantity)},
+                "extension": [
+                    {
+                        "url": f"{PAS_BASE}/StructureDefinition/extension-serviceItemRequestType",
+                        "valueCodeableConcept": {"text": f"{req.days_supply} days supply"},
+                    }
+                ],
+            }
+        ],
     }
     if req.diagnosis_codes:
-        claim["diagnosis"] = [{"sequence": i + 1, "diagnosisCodeableConcept": {"coding": [
-            {"system": ICD10CM_SYSTEM, "code": code}]}} for i, code in enumerate(req.diagnosis_codes)]
+        claim["diagnosis"] = [
+            {
+                "sequence": i + 1,
+                "diagnosisCodeableConcept": {"coding": [{"system": ICD10CM_SYSTEM, "code": code}]},
+            }
+            for i, code in enumerate(req.diagnosis_codes)
+        ]
         claim["item"][0]["diagnosisSequence"] = list(range(1, len(req.diagnosis_codes) + 1))
     if supporting:
         claim["supportingInfo"] = supporting
         claim["item"][0]["informationSequence"] = [s["sequence"] for s in supporting]
     if req.related_claim_id:
-        claim["related"] = [{"claim": {"identifier": {"system": "urn:rxhub:pa-claim", "value": req.related_claim_id}},
-                             "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/related-claim-relationship",
-                                                          "code": "prior"}]}}]
-    patient = {"resourceType": "Patient", "name": [{"family": req.patient_family, "given": [req.patient_given]}],
-               "gender": req.gender, "birthDate": req.birth_date.isoformat(),
-               "identifier": [{"system": "urn:rxhub:patient", "value": req.patient_id}]}
-    practitioner = {"resourceType": "Practitioner",
-                    "identifier": [{"system": NPI_SYSTEM, "value": req.prescriber_npi}] if req.prescriber_npi else [],
-                    "name": [{"family": req.prescriber_family, "given": [req.prescriber_given]}]}
-    insurer = {"resourceType": "Organization", "name": req.payer_name,
-               "identifier": [{"system": "urn:rxhub:payer", "value": req.payer_id}]}
-    coverage = {"resourceType": "Coverage", "status": "active", "subscriberId": req.member_id,
-                "beneficiary": {"reference": urls["patient"]}, "payor": [{"reference": urls["insurer"]}]}
+        claim["related"] = [
+            {
+                "claim": {"identifier": {"system": "urn:rxhub:pa-claim", "value": req.related_claim_id}},
+                "relationship": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/related-claim-relationship",
+                            "code": "prior",
+                        }
+                    ]
+                },
+            }
+        ]
+    patient = {
+        "resourceType": "Patient",
+        "name": [{"family": req.patient_family, "given": [req.patient_given]}],
+        "gender": req.gender,
+        "birthDate": req.birth_date.isoformat(),
+        "identifier": [{"system": "urn:rxhub:patient", "value": req.patient_id}],
+    }
+    practitioner = {
+        "resourceType": "Practitioner",
+        "identifier": [{"system": NPI_SYSTEM, "value": req.prescriber_npi}] if req.prescriber_npi else [],
+        "name": [{"family": req.prescriber_family, "given": [req.prescriber_given]}],
+    }
+    insurer = {
+        "resourceType": "Organization",
+        "name": req.payer_name,
+        "identifier": [{"system": "urn:rxhub:payer", "value": req.payer_id}],
+    }
+    coverage = {
+        "resourceType": "Coverage",
+        "status": "active",
+        "subscriberId": req.member_id,
+        "beneficiary": {"reference": urls["patient"]},
+        "payor": [{"reference": urls["insurer"]}],
+    }
     return {
-        "resourceType": "Bundle", "meta": {"profile": [BUNDLE_PROFILE]},
+        "resourceType": "Bundle",
+        "meta": {"profile": [BUNDLE_PROFILE]},
         "identifier": {"system": "urn:rxhub:pa-bundle", "value": req.claim_id},
-        "type": "collection", "timestamp": created,
-        "entry": [{"fullUrl": urls["claim"], "resource": claim}, {"fullUrl": urls["patient"], "resource": patient},
-                  {"fullUrl": urls["practitioner"], "resource": practitioner},
-                  {"fullUrl": urls["insurer"], "resource": insurer}, {"fullUrl": urls["coverage"], "resource": coverage}],
+        "type": "collection",
+        "timestamp": created,
+        "entry": [
+            {"fullUrl": urls["claim"], "resource": claim},
+            {"fullUrl": urls["patient"], "resource": patient},
+            {"fullUrl": urls["practitioner"], "resource": practitioner},
+            {"fullUrl": urls["insurer"], "resource": insurer},
+            {"fullUrl": urls["coverage"], "resource": coverage},
+        ],
     }
 
 
@@ -169,8 +243,13 @@ def parse_claim_response(text: str | bytes | dict) -> PASOutcome:
     if not isinstance(data, dict):
         raise PASError("root: not a JSON object")
     if data.get("resourceType") == "Bundle":
-        found = [e.get("resource") for e in data.get("entry") or [] if isinstance(e, dict)
-                 and isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "ClaimResponse"]
+        found = [
+            e.get("resource")
+            for e in data.get("entry") or []
+            if isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == "ClaimResponse"
+        ]
         if not found:
             raise PASError("Bundle.entry: no ClaimResponse")
         cr = found[0]
@@ -192,8 +271,9 @@ def parse_claim_response(text: str | bytes | dict) -> PASOutcome:
                         number = number or sub.get("valueString", "")
                     elif sub.get("url") == "reasonCode":
                         concept = sub.get("valueCodeableConcept") or {}
-                        text_ = concept.get("text") or next((c.get("display") or c.get("code") for c in
-                                                             concept.get("coding") or []), "")
+                        text_ = concept.get("text") or next(
+                            (c.get("display") or c.get("code") for c in concept.get("coding") or []), ""
+                        )
                         if text_:
                             reasons.append(text_)
     if not code:
@@ -203,34 +283,66 @@ def parse_claim_response(text: str | bytes | dict) -> PASOutcome:
     if cr.get("disposition") and code == "A3":
         reasons.append(cr["disposition"])
     period = cr.get("preAuthPeriod") or {}
-    outcome = PASOutcome(decision=REVIEW_ACTIONS[code], review_code=code,
-                         authorization_number=number or cr.get("preAuthRef", ""),
-                         effective_date=_date(period.get("start"), "ClaimResponse.preAuthPeriod.start"),
-                         expiration_date=_date(period.get("end"), "ClaimResponse.preAuthPeriod.end"),
-                         reasons=reasons, claim_response_id=str(cr.get("id", "")))
+    outcome = PASOutcome(
+        decision=REVIEW_ACTIONS[code],
+        review_code=code,
+        authorization_number=number or cr.get("preAuthRef", ""),
+        effective_date=_date(period.get("start"), "ClaimResponse.preAuthPeriod.start"),
+        expiration_date=_date(period.get("end"), "ClaimResponse.preAuthPeriod.end"),
+        reasons=reasons,
+        claim_response_id=str(cr.get("id", "")),
+    )
     if outcome.decision == "approved" and not outcome.authorization_number:
         raise PASError("ClaimResponse.preAuthRef: an approval needs an authorization number")
     return outcome
 
 
-def build_claim_response(*, code: str, authorization_number: str = "", start: date | None = None,
-                         end: date | None = None, reason: str = "", claim_ref: str = "urn:uuid:claim") -> dict:
+def build_claim_response(
+    *,
+    code: str,
+    authorization_number: str = "",
+    start: date | None = None,
+    end: date | None = None,
+    reason: str = "",
+    claim_ref: str = "urn:uuid:claim",
+) -> dict:
     """A payer's answer Bundle (for simulators and tests)."""
     ext = [{"url": "code", "valueCodeableConcept": {"coding": [{"system": X12_306_SYSTEM, "code": code}]}}]
     if authorization_number:
         ext.append({"url": "number", "valueString": authorization_number})
     if reason:
         ext.append({"url": "reasonCode", "valueCodeableConcept": {"text": reason}})
-    cr = {"resourceType": "ClaimResponse", "id": uuid.uuid4().hex[:16], "status": "active",
-          "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
-          "use": "preauthorization", "patient": {"reference": "urn:uuid:patient"},
-          "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-          "insurer": {"reference": "urn:uuid:insurer"}, "request": {"reference": claim_ref},
-          "outcome": "complete" if code != "A4" else "queued",
-          "item": [{"itemSequence": 1, "adjudication": [{"category": {"coding": [{"code": "submitted"}]},
-                                                         "extension": [{"url": REVIEW_ACTION_URL, "extension": ext}]}]}]}
+    cr = {
+        "resourceType": "ClaimResponse",
+        "id": uuid.uuid4().hex[:16],
+        "status": "active",
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
+        },
+        "use": "preauthorization",
+        "patient": {"reference": "urn:uuid:patient"},
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "insurer": {"reference": "urn:uuid:insurer"},
+        "request": {"reference": claim_ref},
+        "outcome": "complete" if code != "A4" else "queued",
+        "item": [
+            {
+                "itemSequence": 1,
+                "adjudication": [
+                    {
+                        "category": {"coding": [{"code": "submitted"}]},
+                        "extension": [{"url": REVIEW_ACTION_URL, "extension": ext}],
+                    }
+                ],
+            }
+        ],
+    }
     if authorization_number:
         cr["preAuthRef"] = authorization_number
     if start or end:
         cr["preAuthPeriod"] = {k: v.isoformat() for k, v in (("start", start), ("end", end)) if v}
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:cr", "resource": cr}]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "urn:uuid:cr", "resource": cr}],
+    }

@@ -8,15 +8,22 @@ from priorauth.models import PACase, PAResponse, PASubmission
 
 
 class ClaimRejectionInSerializer(serializers.Serializer):
-    prescription = serializers.PrimaryKeyRelatedField(queryset=Prescription.objects.all(), required=False,
-                                                      allow_null=True)
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(), required=False, allow_null=True)
+    prescription = serializers.PrimaryKeyRelatedField(
+        queryset=Prescription.objects.all(), required=False, allow_null=True
+    )
+    patient = serializers.PrimaryKeyRelatedField(
+        queryset=Patient.objects.all(), required=False, allow_null=True
+    )
     ndc = serializers.CharField(max_length=13, help_text="NDC as billed (normalised to 11 digits).")
     bin = serializers.CharField(max_length=6)
     pcn = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     group = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    reject_codes = serializers.ListField(child=serializers.CharField(max_length=3), min_length=1, max_length=20,
-                                         help_text="NCPDP reject codes (field 511-FB), e.g. [\"75\"].")
+    reject_codes = serializers.ListField(
+        child=serializers.CharField(max_length=3),
+        min_length=1,
+        max_length=20,
+        help_text='NCPDP reject codes (field 511-FB), e.g. ["75"].',
+    )
     claim_reference = serializers.CharField(max_length=64)
     rejected_at = serializers.DateTimeField()
 
@@ -36,14 +43,19 @@ class ClaimRejectionInSerializer(serializers.Serializer):
     def validate(self, attrs):
         rx, patient = attrs.get("prescription"), attrs.get("patient")
         if rx is None and patient is None:
-            raise serializers.ValidationError({"prescription": "Give the prescription, or the patient and NDC."})
+            raise serializers.ValidationError(
+                {"prescription": "Give the prescription, or the patient and NDC."}
+            )
         if rx is not None and patient is not None and rx.patient_id != patient.pk:
             raise serializers.ValidationError({"patient": "The prescription belongs to another patient."})
         attrs["drug"] = rx.drug if rx is not None else Drug.objects.filter(ndc=attrs["ndc"]).first()
         if rx is None:
-            attrs["prescription"] = (Prescription.objects.filter(patient=patient, drug__ndc=attrs["ndc"])
-                                     .exclude(status__in=["discontinued", "completed"]).order_by("-written_date", "-id")
-                                     .first())
+            attrs["prescription"] = (
+                Prescription.objects.filter(patient=patient, drug__ndc=attrs["ndc"])
+                .exclude(status__in=["discontinued", "completed"])
+                .order_by("-written_date", "-id")
+                .first()
+            )
         attrs["patient"] = attrs["prescription"].patient if attrs["prescription"] is not None else patient
         return attrs
 
@@ -67,8 +79,20 @@ class SubmissionSerializer(serializers.ModelSerializer):
 class ResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = PAResponse
-        fields = ["id", "source", "decision", "authorization_number", "effective_date", "expiration_date", "reasons",
-                  "questions", "is_malformed", "errors", "applied", "received_at"]
+        fields = [
+            "id",
+            "source",
+            "decision",
+            "authorization_number",
+            "effective_date",
+            "expiration_date",
+            "reasons",
+            "questions",
+            "is_malformed",
+            "errors",
+            "applied",
+            "received_at",
+        ]
 
 
 class PACaseSerializer(serializers.ModelSerializer):
@@ -79,10 +103,31 @@ class PACaseSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PACase
-        fields = ["id", "prescription", "patient", "drug", "payer", "status", "trigger", "claim_reference", "benefit",
-                  "adapter", "rollout_mode", "is_expedited", "submitted_at", "submitted_automatically",
-                  "decision_due_at", "age_hours", "overdue", "authorization_number", "effective_date",
-                  "expiration_date", "attention", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "prescription",
+            "patient",
+            "drug",
+            "payer",
+            "status",
+            "trigger",
+            "claim_reference",
+            "benefit",
+            "adapter",
+            "rollout_mode",
+            "is_expedited",
+            "submitted_at",
+            "submitted_automatically",
+            "decision_due_at",
+            "age_hours",
+            "overdue",
+            "authorization_number",
+            "effective_date",
+            "expiration_date",
+            "attention",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_age_hours(self, obj) -> float:
@@ -105,17 +150,38 @@ class PACaseDetailSerializer(PACaseSerializer):
     responses = ResponseSerializer(many=True, read_only=True)
 
     class Meta(PACaseSerializer.Meta):
-        fields = [*PACaseSerializer.Meta.fields, "evidence", "criteria_result", "missing", "letter", "fields",
-                  "draft", "agreement", "auto_trace", "auto_review", "payer_case_id", "questions", "answers",
-                  "denial_reasons", "appeal_letter", "submissions", "responses", "renewal_of"]
+        fields = [
+            *PACaseSerializer.Meta.fields,
+            "evidence",
+            "criteria_result",
+            "missing",
+            "letter",
+            "fields",
+            "draft",
+            "agreement",
+            "auto_trace",
+            "auto_review",
+            "payer_case_id",
+            "questions",
+            "answers",
+            "denial_reasons",
+            "appeal_letter",
+            "submissions",
+            "responses",
+            "renewal_of",
+        ]
         read_only_fields = fields
 
     def get_draft(self, obj) -> DraftSerializer(allow_null=True):
         """The system's draft — hidden in shadow mode (and none in off mode)."""
         if not obj.draft_visible or not obj.system_letter:
             return None
-        return {"letter": obj.system_letter, "fields": obj.system_fields, "statements": obj.system_statements,
-                "drafter": obj.drafter}
+        return {
+            "letter": obj.system_letter,
+            "fields": obj.system_fields,
+            "statements": obj.system_statements,
+            "drafter": obj.drafter,
+        }
 
 
 class PACaseOpenSerializer(serializers.Serializer):
@@ -124,7 +190,9 @@ class PACaseOpenSerializer(serializers.Serializer):
 
 class SubmitSerializer(serializers.Serializer):
     letter = serializers.CharField(required=False, allow_blank=False, max_length=50_000)
-    fields = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=2000), required=False)
+    fields = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=2000), required=False
+    )
 
 
 class CancelSerializer(serializers.Serializer):

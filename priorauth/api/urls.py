@@ -1,4 +1,5 @@
 """PA endpoints under /api/v1/ (the core router picks up register(); plain paths below)."""
+
 from django.urls import path
 
 from . import views

@@ -23,18 +23,34 @@ class ClaimRejectionView(APIView):
 
     allowed_roles = {"write": {INTEGRATOR, ADMIN}}
 
-    @extend_schema(request=s.ClaimRejectionInSerializer,
-                   responses={201: s.ClaimRejectionOutSerializer, 200: s.ClaimRejectionOutSerializer})
+    @extend_schema(
+        request=s.ClaimRejectionInSerializer,
+        responses={201: s.ClaimRejectionOutSerializer, 200: s.ClaimRejectionOutSerializer},
+    )
     def post(self, request):
         data = s.ClaimRejectionInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         rejection, created = services.claim_rejection_receive(
-            actor=request.user, claim_reference=v["claim_reference"], patient=v["patient"],
-            prescription=v["prescription"], drug=v["drug"], ndc=v["ndc"], bin=v["bin"], pcn=v["pcn"],
-            group=v["group"], reject_codes=v["reject_codes"], rejected_at=v["rejected_at"])
-        body = {"claim_rejection": rejection.pk, "case": rejection.case_id, "created": created,
-                "deliveries": rejection.deliveries, "reasons": rejection.reasons}
+            actor=request.user,
+            claim_reference=v["claim_reference"],
+            patient=v["patient"],
+            prescription=v["prescription"],
+            drug=v["drug"],
+            ndc=v["ndc"],
+            bin=v["bin"],
+            pcn=v["pcn"],
+            group=v["group"],
+            reject_codes=v["reject_codes"],
+            rejected_at=v["rejected_at"],
+        )
+        body = {
+            "claim_rejection": rejection.pk,
+            "case": rejection.case_id,
+            "created": created,
+            "deliveries": rejection.deliveries,
+            "reasons": rejection.reasons,
+        }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -49,29 +65,37 @@ class PAResponseView(APIView):
         data = request.data
         raw = json.dumps(data, default=str) if not isinstance(data, str) else data
         case_id = data.get("case") if isinstance(data, dict) else None
-        response = services.pa_response_receive(case_id=case_id, data=data if isinstance(data, dict) else None,
-                                                raw=raw)
+        response = services.pa_response_receive(
+            case_id=case_id, data=data if isinstance(data, dict) else None, raw=raw
+        )
         if response.is_malformed:
             errors = {k: [{"code": "invalid", "message": v}] for k, v in response.errors.items()}
-            body = error_body("malformed_response", "The response is malformed; it was kept and changed nothing.",
-                              errors)
+            body = error_body(
+                "malformed_response", "The response is malformed; it was kept and changed nothing.", errors
+            )
             body["response"] = response.pk
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         case = response.case
         case.refresh_from_db(fields=["status"])
-        return Response({"response": response.pk, "case": case.pk, "status": case.status, "applied": response.applied},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"response": response.pk, "case": case.pk, "status": case.status, "applied": response.applied},
+            status=status.HTTP_201_CREATED,
+        )
 
 
-class PACaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                    viewsets.GenericViewSet):
+class PACaseViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """PA cases with evidence, criteria result, draft, submissions and responses; transitions are
     POST actions (illegal ones answer 409). Only a pharmacist (or admin) submits or appeals."""
 
     filterset_class = PACaseFilter
     allowed_roles = {
-        "read": STAFF | {INTEGRATOR, PRESCRIBER}, "write": STAFF,
-        "submit": {PHARMACIST, ADMIN}, "appeal": {PHARMACIST, ADMIN}, "cancel": STAFF,
+        "read": STAFF | {INTEGRATOR, PRESCRIBER},
+        "write": STAFF,
+        "submit": {PHARMACIST, ADMIN},
+        "appeal": {PHARMACIST, ADMIN},
+        "cancel": STAFF,
     }
 
     def get_serializer_class(self):
@@ -101,7 +125,9 @@ class PACaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def create(self, request, *args, **kwargs):
         data = s.PACaseOpenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.pa_case_open(prescription_id=data.validated_data["prescription"].pk, actor=request.user)
+        case = services.pa_case_open(
+            prescription_id=data.validated_data["prescription"].pk, actor=request.user
+        )
         return self._answer(case, status.HTTP_201_CREATED)
 
     @extend_schema(request=s.SubmitSerializer, responses=s.PACaseDetailSerializer)
@@ -109,9 +135,12 @@ class PACaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def submit(self, request, pk=None):
         data = s.SubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.pa_case_submit(case_id=self.get_object().pk, actor=request.user,
-                                       letter=data.validated_data.get("letter"),
-                                       fields=data.validated_data.get("fields"))
+        case = services.pa_case_submit(
+            case_id=self.get_object().pk,
+            actor=request.user,
+            letter=data.validated_data.get("letter"),
+            fields=data.validated_data.get("fields"),
+        )
         return self._answer(case)
 
     @extend_schema(request=s.CancelSerializer, responses=s.PACaseDetailSerializer)
@@ -119,8 +148,9 @@ class PACaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def cancel(self, request, pk=None):
         data = s.CancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.pa_case_cancel(case_id=self.get_object().pk, actor=request.user,
-                                       reason=data.validated_data["reason"])
+        case = services.pa_case_cancel(
+            case_id=self.get_object().pk, actor=request.user, reason=data.validated_data["reason"]
+        )
         return self._answer(case)
 
     @extend_schema(request=s.AppealSerializer, responses=s.PACaseDetailSerializer)
@@ -128,6 +158,7 @@ class PACaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def appeal(self, request, pk=None):
         data = s.AppealSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.pa_case_appeal(case_id=self.get_object().pk, actor=request.user,
-                                       letter=data.validated_data.get("letter"))
+        case = services.pa_case_appeal(
+            case_id=self.get_object().pk, actor=request.user, letter=data.validated_data.get("letter")
+        )
         return self._answer(case)

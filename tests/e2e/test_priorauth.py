@@ -1,6 +1,7 @@
 """Prior authorization end to end in Chromium: a reject-75 claim arrives by API, the case appears
 with its draft, the pharmacist edits the letter and submits, a pushed approval closes it, and the
 analytics page renders its charts."""
+
 import pytest
 import requests
 from django.utils import timezone
@@ -18,10 +19,20 @@ def test_reject_75_to_approval_in_the_browser(page, login, live_server, make_use
     api = requests.Session()
     api.headers["Authorization"] = f"Token {token}"
 
-    answer = api.post(f"{live_server.url}/api/v1/claim-rejections/", json={
-        "prescription": pa_rx.pk, "ndc": NDC, "bin": "610014", "pcn": "MEDDPRIME", "group": "G1234",
-        "reject_codes": ["75"], "claim_reference": "SW-2026-0001", "rejected_at": timezone.now().isoformat()},
-        timeout=30)
+    answer = api.post(
+        f"{live_server.url}/api/v1/claim-rejections/",
+        json={
+            "prescription": pa_rx.pk,
+            "ndc": NDC,
+            "bin": "610014",
+            "pcn": "MEDDPRIME",
+            "group": "G1234",
+            "reject_codes": ["75"],
+            "claim_reference": "SW-2026-0001",
+            "rejected_at": timezone.now().isoformat(),
+        },
+        timeout=30,
+    )
     assert answer.status_code == 201, answer.text
     case_id = answer.json()["case"]
 
@@ -40,10 +51,17 @@ def test_reject_75_to_approval_in_the_browser(page, login, live_server, make_use
     assert page.get_by_test_id("deadline").is_visible()
 
     today = timezone.localdate()
-    pushed = api.post(f"{live_server.url}/api/v1/pa-responses/", json={
-        "case": case_id, "decision": "approved", "authorization_number": "BH-PA-99812",
-        "effective_date": today.isoformat(), "expiration_date": today.replace(year=today.year + 1).isoformat()},
-        timeout=30)
+    pushed = api.post(
+        f"{live_server.url}/api/v1/pa-responses/",
+        json={
+            "case": case_id,
+            "decision": "approved",
+            "authorization_number": "BH-PA-99812",
+            "effective_date": today.isoformat(),
+            "expiration_date": today.replace(year=today.year + 1).isoformat(),
+        },
+        timeout=30,
+    )
     assert pushed.status_code == 201, pushed.text
 
     page.reload()

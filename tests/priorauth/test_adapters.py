@@ -2,6 +2,7 @@
 (NCPDP SCRIPT 2017071 envelope, STANDARDS.md); the PAS Bundle validates with fhir.resources'
 R4-line models (R4B package); responses of every kind read back, malformed ones refused. Also
 the optional language-model drafter against a real HTTP double."""
+
 import json
 import xml.etree.ElementTree as ET
 from datetime import date
@@ -57,17 +58,43 @@ def _header():
     return ncpdp.Header(to=ncpdp.Party("P", "1000001"), from_=ncpdp.Party("PY", "610014"), message_id="M1")
 
 
-@pytest.mark.parametrize(("builder", "kwargs", "decision"), [
-    (ncpdp.build_pa_response, {"status": "Approved", "authorization_number": "A-1",
-                               "effective_date": date(2026, 12, 1), "expiration_date": date(2027, 5, 31)}, "approved"),
-    (ncpdp.build_pa_response, {"status": "Denied", "denial_reasons": ["Not medically necessary"]}, "denied"),
-    (ncpdp.build_pa_response, {"status": "InProcess", "expected_response_date": date(2026, 12, 3)}, "pended"),
-    (ncpdp.build_pa_response, {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "HbA1c value?")]}, "pended"),
-    (ncpdp.build_pa_response, {"status": "Closed", "note": "Duplicate request"}, "closed"),
-    (ncpdp.build_pa_initiation_response, {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "Diagnosis?")]},
-     "pended"),
-    (ncpdp.build_pa_appeal_response, {"status": "Denied", "denial_reasons": ["Upheld"]}, "denied"),
-])
+@pytest.mark.parametrize(
+    ("builder", "kwargs", "decision"),
+    [
+        (
+            ncpdp.build_pa_response,
+            {
+                "status": "Approved",
+                "authorization_number": "A-1",
+                "effective_date": date(2026, 12, 1),
+                "expiration_date": date(2027, 5, 31),
+            },
+            "approved",
+        ),
+        (
+            ncpdp.build_pa_response,
+            {"status": "Denied", "denial_reasons": ["Not medically necessary"]},
+            "denied",
+        ),
+        (
+            ncpdp.build_pa_response,
+            {"status": "InProcess", "expected_response_date": date(2026, 12, 3)},
+            "pended",
+        ),
+        (
+            ncpdp.build_pa_response,
+            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "HbA1c value?")]},
+            "pended",
+        ),
+        (ncpdp.build_pa_response, {"status": "Closed", "note": "Duplicate request"}, "closed"),
+        (
+            ncpdp.build_pa_initiation_response,
+            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "Diagnosis?")]},
+            "pended",
+        ),
+        (ncpdp.build_pa_appeal_response, {"status": "Denied", "denial_reasons": ["Upheld"]}, "denied"),
+    ],
+)
 def test_epa_reads_each_response_kind(builder, kwargs, decision):
     xml = builder(header=_header(), pa_case_id="PY-5", relates_to_message_id="REQ1", **kwargs)
     parsed = adapters.EpaAdapter().parse(xml)
@@ -78,10 +105,15 @@ def test_epa_reads_each_response_kind(builder, kwargs, decision):
         assert parsed.questions[0]["id"] == "Q1"
 
 
-@pytest.mark.parametrize("text", [
-    "not xml", "<Message><Header/></Message>", "<!DOCTYPE x [<!ENTITY a 'b'>]><Message/>",
-    ncpdp.build_status(header=_header(), relates_to_message_id="R1", code="010"),  # not a PA response
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not xml",
+        "<Message><Header/></Message>",
+        "<!DOCTYPE x [<!ENTITY a 'b'>]><Message/>",
+        ncpdp.build_status(header=_header(), relates_to_message_id="R1", code="010"),  # not a PA response
+    ],
+)
 def test_epa_refuses_malformed_or_foreign_answers(text):
     with pytest.raises(adapters.AdapterError):
         adapters.EpaAdapter().parse(text)
@@ -106,9 +138,13 @@ def test_pas_bundle_validates_with_fhir_resources(pa_rx, make_criteria, pharmaci
 
 @pytest.mark.parametrize(("code", "decision"), [("A1", "approved"), ("A3", "denied"), ("A4", "pended")])
 def test_pas_reads_review_action_codes(code, decision):
-    bundle = pas.build_claim_response(code=code, authorization_number="PA-77" if code == "A1" else "",
-                                      start=date(2026, 12, 1), end=date(2027, 11, 30),
-                                      reason="Step therapy not met" if code == "A3" else "")
+    bundle = pas.build_claim_response(
+        code=code,
+        authorization_number="PA-77" if code == "A1" else "",
+        start=date(2026, 12, 1),
+        end=date(2027, 11, 30),
+        reason="Step therapy not met" if code == "A3" else "",
+    )
     Bundle.model_validate(bundle)
     parsed = adapters.PasAdapter().parse(json.dumps(bundle))
     assert parsed.decision == decision
@@ -118,17 +154,24 @@ def test_pas_reads_review_action_codes(code, decision):
         assert parsed.reasons == ["Step therapy not met"]
 
 
-@pytest.mark.parametrize("text", [
-    "{", json.dumps({"resourceType": "Patient"}), json.dumps({"resourceType": "Bundle", "entry": []}),
-    json.dumps(pas.build_claim_response(code="ZZ")), json.dumps(pas.build_claim_response(code="A1")),  # no number
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        json.dumps({"resourceType": "Patient"}),
+        json.dumps({"resourceType": "Bundle", "entry": []}),
+        json.dumps(pas.build_claim_response(code="ZZ")),
+        json.dumps(pas.build_claim_response(code="A1")),  # no number
+    ],
+)
 def test_pas_refuses_malformed_answers(text):
     with pytest.raises(adapters.AdapterError):
         adapters.PasAdapter().parse(text)
 
 
-def test_pas_delivery_answer_is_applied(pa_rx, make_criteria, pharmacist, payer, settings, http_receiver,
-                                        django_capture_on_commit_callbacks):
+def test_pas_delivery_answer_is_applied(
+    pa_rx, make_criteria, pharmacist, payer, settings, http_receiver, django_capture_on_commit_callbacks
+):
     """A PAS payer answers $submit synchronously with a ClaimResponse Bundle."""
     payer.endpoint_key = "med"
     payer.save()
@@ -146,17 +189,25 @@ def test_pas_delivery_answer_is_applied(pa_rx, make_criteria, pharmacist, payer,
 
 # --- optional language-model drafter -------------------------------------------------------------------
 
+
 def test_keep_cited_sentences_drops_uncited_and_invented_ids():
     text = "Has diabetes [dx:1]. Tried metformin [therapy:9]. Also failed insulin [therapy:404]. Trust me."
-    assert keep_cited_sentences(text, {"dx:1", "therapy:9"}) == ["Has diabetes [dx:1].", "Tried metformin [therapy:9]."]
+    assert keep_cited_sentences(text, {"dx:1", "therapy:9"}) == [
+        "Has diabetes [dx:1].",
+        "Tried metformin [therapy:9].",
+    ]
 
 
 def test_language_model_drafter_keeps_only_cited_sentences(case, http_receiver):
     ids = [e["id"] for e in case.evidence if e["kind"] in ("diagnosis", "therapy")]
     narrative = f"The patient has type 2 diabetes [{ids[0]}]. Metformin was tried [{ids[1]}]. She also failed insulin [therapy:999]."
-    http_receiver.reply(200, json.dumps({"choices": [{"message": {"content": narrative}}]}), "application/json")
+    http_receiver.reply(
+        200, json.dumps({"choices": [{"message": {"content": narrative}}]}), "application/json"
+    )
     drafter = LanguageModelDrafter(url=http_receiver.url + "/v1", model="local-test", token="t0k")
-    draft = drafter.draft(facts={"drug": "semaglutide"}, evidence=case.evidence, criteria=case.criteria_result)
+    draft = drafter.draft(
+        facts={"drug": "semaglutide"}, evidence=case.evidence, criteria=case.criteria_result
+    )
     request = http_receiver.requests[0]
     assert request["path"] == "/v1/chat/completions" and request["headers"]["authorization"] == "Bearer t0k"
     assert json.loads(request["body"])["model"] == "local-test"
@@ -168,7 +219,8 @@ def test_language_model_drafter_keeps_only_cited_sentences(case, http_receiver):
 def test_language_model_drafter_falls_back_when_unreachable(case, http_receiver):
     http_receiver.fail_next(1, 500)
     draft = LanguageModelDrafter(url=http_receiver.url, model="m").draft(
-        facts={"drug": "x"}, evidence=case.evidence, criteria=case.criteria_result)
+        facts={"drug": "x"}, evidence=case.evidence, criteria=case.criteria_result
+    )
     assert draft.drafter.startswith("template") and draft.letter
 
 
@@ -177,4 +229,6 @@ def test_drafter_is_off_by_default(settings):
     from priorauth.drafting import TemplateDrafter
 
     settings.RXHUB = {k: v for k, v in settings.RXHUB.items() if k != "PA_DRAFTER"}
-    assert isinstance(conf.drafter(), TemplateDrafter) and not isinstance(conf.drafter(), LanguageModelDrafter)
+    assert isinstance(conf.drafter(), TemplateDrafter) and not isinstance(
+        conf.drafter(), LanguageModelDrafter
+    )

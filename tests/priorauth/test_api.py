@@ -1,6 +1,7 @@
 """REST API: claim rejections (reject 75 opens one case per claim reference; other codes are
 their own reasons), pushed payer responses (malformed → 400, kept, nothing changes), PA cases
 (filters, detail, submit/cancel/appeal with role rules)."""
+
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,17 @@ URL = "/api/v1/claim-rejections/"
 
 
 def claim(rx, codes, ref="CLM-1", **extra):
-    return {"prescription": rx.pk, "ndc": NDC, "bin": "610014", "pcn": "MEDDPRIME", "group": "G1234",
-            "reject_codes": codes, "claim_reference": ref, "rejected_at": timezone.now().isoformat(), **extra}
+    return {
+        "prescription": rx.pk,
+        "ndc": NDC,
+        "bin": "610014",
+        "pcn": "MEDDPRIME",
+        "group": "G1234",
+        "reject_codes": codes,
+        "claim_reference": ref,
+        "rejected_at": timezone.now().isoformat(),
+        **extra,
+    }
 
 
 def test_reject_75_opens_a_case_and_answers_its_id(api_client_for, pa_rx, make_criteria):
@@ -25,8 +35,12 @@ def test_reject_75_opens_a_case_and_answers_its_id(api_client_for, pa_rx, make_c
     assert response.status_code == 201, response.json()
     body = response.json()
     case = PACase.objects.get(pk=body["case"])
-    assert case.trigger == "reject_75" and case.claim_reference == "CLM-1" and case.status == "ready_for_review"
-    assert body["reasons"] == [{"code": "75", "meaning": "Prior authorization required", "action": "PA case opened"}]
+    assert (
+        case.trigger == "reject_75" and case.claim_reference == "CLM-1" and case.status == "ready_for_review"
+    )
+    assert body["reasons"] == [
+        {"code": "75", "meaning": "Prior authorization required", "action": "PA case opened"}
+    ]
     assert case.history.earliest().history_user == api.user
 
 
@@ -47,11 +61,18 @@ def test_a_second_claim_for_the_same_prescription_joins_the_open_case(api_client
     assert PACase.objects.count() == 1
 
 
-@pytest.mark.parametrize(("code", "meaning"), [
-    ("70", "Product/service not covered"), ("76", "Plan limitations exceeded"), ("79", "Refill too soon"),
-    ("88", "DUR reject"), ("AG", "Days supply limitation"), ("MR", "Product not on formulary"),
-    ("99", "Unknown reject code"),
-])
+@pytest.mark.parametrize(
+    ("code", "meaning"),
+    [
+        ("70", "Product/service not covered"),
+        ("76", "Plan limitations exceeded"),
+        ("79", "Refill too soon"),
+        ("88", "DUR reject"),
+        ("AG", "Days supply limitation"),
+        ("MR", "Product not on formulary"),
+        ("99", "Unknown reject code"),
+    ],
+)
 def test_other_reject_codes_are_recorded_without_a_case(api_client_for, pa_rx, code, meaning):
     response = api_client_for("integrator").post(URL, claim(pa_rx, [code], ref=f"C-{code}"), format="json")
     assert response.status_code == 201
@@ -64,8 +85,10 @@ def test_other_reject_codes_are_recorded_without_a_case(api_client_for, pa_rx, c
 def test_75_among_other_codes_opens_a_case_and_keeps_each_reason(api_client_for, pa_rx):
     body = api_client_for("integrator").post(URL, claim(pa_rx, ["MR", "75"]), format="json").json()
     assert body["case"] is not None
-    assert [(r["code"], r["action"]) for r in body["reasons"]] == [("MR", "Recorded (no PA case)"),
-                                                                   ("75", "PA case opened")]
+    assert [(r["code"], r["action"]) for r in body["reasons"]] == [
+        ("MR", "Recorded (no PA case)"),
+        ("75", "PA case opened"),
+    ]
 
 
 def test_patient_and_ndc_find_the_prescription(api_client_for, pa_rx):
@@ -75,10 +98,16 @@ def test_patient_and_ndc_find_the_prescription(api_client_for, pa_rx):
     assert PACase.objects.get(pk=body["case"]).prescription == pa_rx
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"bin": "12"}, "bin"), ({"ndc": "123"}, "ndc"), ({"reject_codes": []}, "reject_codes"),
-    ({"prescription": None}, "prescription"), ({"rejected_at": "yesterday"}, "rejected_at"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"bin": "12"}, "bin"),
+        ({"ndc": "123"}, "ndc"),
+        ({"reject_codes": []}, "reject_codes"),
+        ({"prescription": None}, "prescription"),
+        ({"rejected_at": "yesterday"}, "rejected_at"),
+    ],
+)
 def test_bad_claim_is_a_400_naming_the_field(api_client_for, pa_rx, change, field):
     response = api_client_for("integrator").post(URL, {**claim(pa_rx, ["75"]), **change}, format="json")
     assert response.status_code == 400 and response.json()["field"] == field
@@ -99,6 +128,7 @@ def test_only_integrators_and_admins_post_claims(api_client_for, pa_rx, role):
 
 
 # --- cases ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def case(api_client_for, pa_rx, make_criteria):
@@ -123,16 +153,24 @@ def test_shadow_case_hides_the_draft_in_the_api(api_client_for, pa_rx, make_crit
 
 def test_list_filters(api_client_for, case):
     api = api_client_for("pharmacist")
-    assert [r["id"] for r in api.get("/api/v1/pa-cases/?status=ready_for_review").json()["results"]] == [case.pk]
+    assert [r["id"] for r in api.get("/api/v1/pa-cases/?status=ready_for_review").json()["results"]] == [
+        case.pk
+    ]
     assert api.get("/api/v1/pa-cases/?status=approved").json()["results"] == []
     assert api.get("/api/v1/pa-cases/?overdue=true").json()["results"] == []
     assert api.get(f"/api/v1/pa-cases/?payer={case.payer_id}&drug=sema").json()["count"] == 1
 
 
 def test_technician_cannot_submit_pharmacist_can(api_client_for, case):
-    assert api_client_for("technician").post(f"/api/v1/pa-cases/{case.pk}/submit/", {}, format="json").status_code == 403
-    response = api_client_for("pharmacist").post(f"/api/v1/pa-cases/{case.pk}/submit/",
-                                                 {"letter": case.letter + "\nReviewed."}, format="json")
+    assert (
+        api_client_for("technician")
+        .post(f"/api/v1/pa-cases/{case.pk}/submit/", {}, format="json")
+        .status_code
+        == 403
+    )
+    response = api_client_for("pharmacist").post(
+        f"/api/v1/pa-cases/{case.pk}/submit/", {"letter": case.letter + "\nReviewed."}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "submitted" and body["submissions"][0]["kind"] == "initiation"
@@ -149,13 +187,16 @@ def test_cancel_and_appeal_actions(api_client_for, case):
 
 
 def test_pharmacist_opens_a_case_from_a_prescription(api_client_for, pa_rx):
-    response = api_client_for("pharmacist").post("/api/v1/pa-cases/", {"prescription": pa_rx.pk}, format="json")
+    response = api_client_for("pharmacist").post(
+        "/api/v1/pa-cases/", {"prescription": pa_rx.pk}, format="json"
+    )
     assert response.status_code == 201 and response.json()["trigger"] == "staff"
     dup = api_client_for("pharmacist").post("/api/v1/pa-cases/", {"prescription": pa_rx.pk}, format="json")
     assert dup.status_code == 409 and dup.json()["code"] == "duplicate_open_case"
 
 
 # --- pushed responses ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def submitted(api_client_for, case):
@@ -165,36 +206,59 @@ def submitted(api_client_for, case):
 
 def test_pushed_approval(api_client_for, submitted):
     today = timezone.localdate()
-    response = api_client_for("integrator").post("/api/v1/pa-responses/", {
-        "case": submitted.pk, "decision": "approved", "authorization_number": "AUTH-1",
-        "effective_date": today.isoformat(), "expiration_date": (today + timedelta(days=180)).isoformat()},
-        format="json")
+    response = api_client_for("integrator").post(
+        "/api/v1/pa-responses/",
+        {
+            "case": submitted.pk,
+            "decision": "approved",
+            "authorization_number": "AUTH-1",
+            "effective_date": today.isoformat(),
+            "expiration_date": (today + timedelta(days=180)).isoformat(),
+        },
+        format="json",
+    )
     assert response.status_code == 201 and response.json()["status"] == "approved"
     detail = api_client_for("pharmacist").get(f"/api/v1/pa-cases/{submitted.pk}/").json()
     assert detail["authorization_number"] == "AUTH-1" and detail["responses"][0]["applied"]
 
 
 def test_pushed_denial_then_appeal(api_client_for, submitted):
-    api_client_for("integrator").post("/api/v1/pa-responses/", {"case": submitted.pk, "decision": "denied",
-                                                                "reasons": ["Quantity exceeds plan limit"]},
-                                      format="json")
+    api_client_for("integrator").post(
+        "/api/v1/pa-responses/",
+        {"case": submitted.pk, "decision": "denied", "reasons": ["Quantity exceeds plan limit"]},
+        format="json",
+    )
     api = api_client_for("pharmacist")
     detail = api.get(f"/api/v1/pa-cases/{submitted.pk}/").json()
     assert detail["status"] == "denied" and "Quantity exceeds plan limit" in detail["appeal_letter"]
-    assert api_client_for("technician").post(f"/api/v1/pa-cases/{submitted.pk}/appeal/", {},
-                                             format="json").status_code == 403
+    assert (
+        api_client_for("technician")
+        .post(f"/api/v1/pa-cases/{submitted.pk}/appeal/", {}, format="json")
+        .status_code
+        == 403
+    )
     response = api.post(f"/api/v1/pa-cases/{submitted.pk}/appeal/", {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "appealed"
 
 
-@pytest.mark.parametrize("body", [
-    {"decision": "approved"}, {"decision": "yes"}, {"decision": "denied", "reasons": "no"},
-    {"decision": "approved", "authorization_number": "A", "effective_date": "31/12/2026",
-     "expiration_date": "2027-01-01"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"decision": "approved"},
+        {"decision": "yes"},
+        {"decision": "denied", "reasons": "no"},
+        {
+            "decision": "approved",
+            "authorization_number": "A",
+            "effective_date": "31/12/2026",
+            "expiration_date": "2027-01-01",
+        },
+    ],
+)
 def test_malformed_push_answers_400_is_kept_and_changes_nothing(api_client_for, submitted, body):
-    response = api_client_for("integrator").post("/api/v1/pa-responses/", {"case": submitted.pk, **body},
-                                                 format="json")
+    response = api_client_for("integrator").post(
+        "/api/v1/pa-responses/", {"case": submitted.pk, **body}, format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "malformed_response"
     kept = PAResponse.objects.get(pk=response.json()["response"])
     assert kept.is_malformed and not kept.applied and kept.case_id == submitted.pk
@@ -202,14 +266,16 @@ def test_malformed_push_answers_400_is_kept_and_changes_nothing(api_client_for, 
 
 
 def test_push_for_unknown_case_is_400_and_kept(api_client_for):
-    response = api_client_for("integrator").post("/api/v1/pa-responses/", {"case": 999999, "decision": "closed"},
-                                                 format="json")
+    response = api_client_for("integrator").post(
+        "/api/v1/pa-responses/", {"case": 999999, "decision": "closed"}, format="json"
+    )
     assert response.status_code == 400 and "case" in response.json()["errors"]
     assert PAResponse.objects.get().case is None
 
 
 def test_push_to_a_case_not_waiting_is_409(api_client_for, case):
-    response = api_client_for("integrator").post("/api/v1/pa-responses/", {"case": case.pk, "decision": "closed"},
-                                                 format="json")
+    response = api_client_for("integrator").post(
+        "/api/v1/pa-responses/", {"case": case.pk, "decision": "closed"}, format="json"
+    )
     assert response.status_code == 409
     assert PACase.objects.get(pk=case.pk).status == "ready_for_review"

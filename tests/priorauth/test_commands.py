@@ -1,5 +1,6 @@
 """Criteria import (CSV/JSON, an error per bad row, nothing written on error), status command
 and schedules."""
+
 import json
 
 import pytest
@@ -9,10 +10,14 @@ from priorauth.models import Payer, PayerCriteria
 
 pytestmark = pytest.mark.django_db
 
-CSV_HEADER = ("payer_name,bin,pcn,drug_name,therapeutic_class,benefit,diagnosis_prefixes,step_therapy,max_quantity,"
-              "quantity_period_days,required_labs,rollout_mode,source\n")
-GOOD = ('Blue Harbor,610014,MEDDPRIME,,glp1_agonist,pharmacy,E11,"[{""drugs"": [""metformin""], ""min_days"": 90}]",'
-        '4,28,"[{""name"": ""HbA1c"", ""loinc_codes"": [""4548-4""], ""max_age_days"": 90}]",assist,Policy 2026\n')
+CSV_HEADER = (
+    "payer_name,bin,pcn,drug_name,therapeutic_class,benefit,diagnosis_prefixes,step_therapy,max_quantity,"
+    "quantity_period_days,required_labs,rollout_mode,source\n"
+)
+GOOD = (
+    'Blue Harbor,610014,MEDDPRIME,,glp1_agonist,pharmacy,E11,"[{""drugs"": [""metformin""], ""min_days"": 90}]",'
+    '4,28,"[{""name"": ""HbA1c"", ""loinc_codes"": [""4548-4""], ""max_age_days"": 90}]",assist,Policy 2026\n'
+)
 
 
 def test_csv_import_creates_payer_and_criteria_with_history(tmp_path, capsys):
@@ -20,7 +25,11 @@ def test_csv_import_creates_payer_and_criteria_with_history(tmp_path, capsys):
     path.write_text(CSV_HEADER + GOOD)
     call_command("import_pa_criteria", str(path))
     row = PayerCriteria.objects.get()
-    assert row.payer.bin == "610014" and row.diagnosis_prefixes == ["E11"] and row.step_therapy[0]["min_days"] == 90
+    assert (
+        row.payer.bin == "610014"
+        and row.diagnosis_prefixes == ["E11"]
+        and row.step_therapy[0]["min_days"] == 90
+    )
     assert row.history.get().history_user.username == "system:maintenance"
     call_command("import_pa_criteria", str(path))  # second run updates, not duplicates
     assert PayerCriteria.objects.count() == 1 and Payer.objects.count() == 1
@@ -48,9 +57,22 @@ def test_bad_rows_are_each_named_and_nothing_is_written(tmp_path, capsys):
 
 def test_json_import_and_dry_run(tmp_path, capsys):
     path = tmp_path / "criteria.json"
-    path.write_text(json.dumps({"criteria": [{"payer_name": "Medi Plan", "bin": "004336", "drug_name": "adalimumab",
-                                              "benefit": "medical", "diagnosis_prefixes": ["M05", "M06"],
-                                              "rollout_mode": "shadow"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "criteria": [
+                    {
+                        "payer_name": "Medi Plan",
+                        "bin": "004336",
+                        "drug_name": "adalimumab",
+                        "benefit": "medical",
+                        "diagnosis_prefixes": ["M05", "M06"],
+                        "rollout_mode": "shadow",
+                    }
+                ]
+            }
+        )
+    )
     call_command("import_pa_criteria", str(path), "--dry-run")
     assert not PayerCriteria.objects.exists() and "valid" in capsys.readouterr().out
     call_command("import_pa_criteria", str(path))

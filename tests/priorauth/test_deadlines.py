@@ -1,5 +1,6 @@
 """Decision deadlines (STANDARDS.md): pharmacy benefit 24 h / 72 h (42 CFR 423.572 / 423.568),
 medical benefit 72 h / 7 days (CMS-0057-F), payer overrides; age and overdue flag."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,9 +10,15 @@ from priorauth.deadlines import case_clock, decision_due, decision_hours
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("benefit", "expedited", "hours"), [
-    ("pharmacy", True, 24), ("pharmacy", False, 72), ("medical", True, 72), ("medical", False, 168),
-])
+@pytest.mark.parametrize(
+    ("benefit", "expedited", "hours"),
+    [
+        ("pharmacy", True, 24),
+        ("pharmacy", False, 72),
+        ("medical", True, 72),
+        ("medical", False, 168),
+    ],
+)
 def test_default_deadlines(benefit, expedited, hours):
     assert decision_due(submitted_at=T0, benefit=benefit, expedited=expedited) == T0 + timedelta(hours=hours)
 

@@ -1,5 +1,6 @@
 """PA case lifecycle through the services: open (evidence, criteria, draft), rollout modes,
 submission (outbox, deadline), responses, appeal, expiry renewal, role rules."""
+
 from datetime import timedelta
 
 import pytest
@@ -25,7 +26,16 @@ def test_open_gathers_evidence_checks_criteria_and_drafts(pa_rx, make_criteria, 
     case = _open(pa_rx, pharmacist)
     assert case.status == "ready_for_review"
     kinds = {e["kind"] for e in case.evidence}
-    assert {"patient", "medication", "prescriber", "coverage", "indication", "diagnosis", "therapy", "lab"} <= kinds
+    assert {
+        "patient",
+        "medication",
+        "prescriber",
+        "coverage",
+        "indication",
+        "diagnosis",
+        "therapy",
+        "lab",
+    } <= kinds
     therapy = next(e for e in case.evidence if e["kind"] == "therapy")
     assert therapy["data"]["drug_name"] == "metformin" and therapy["data"]["days"] == 120
     assert all(e["source"] for e in case.evidence)
@@ -69,6 +79,7 @@ def test_prescriber_cannot_open_a_case(pa_rx, make_user):
 
 # --- submission and roles ---------------------------------------------------------------------------
 
+
 def test_technician_prepares_but_cannot_approve_submission(pa_rx, make_criteria, technician):
     make_criteria()
     case = _open(pa_rx, technician)
@@ -80,8 +91,9 @@ def test_technician_prepares_but_cannot_approve_submission(pa_rx, make_criteria,
     assert case.history.filter(history_change_reason="Edited: letter", history_user=technician).exists()
 
 
-def test_pharmacist_submits_epa_through_outbox_with_deadline(pa_rx, make_criteria, pharmacist,
-                                                             django_capture_on_commit_callbacks):
+def test_pharmacist_submits_epa_through_outbox_with_deadline(
+    pa_rx, make_criteria, pharmacist, django_capture_on_commit_callbacks
+):
     make_criteria()
     case = _open(pa_rx, pharmacist)
     with django_capture_on_commit_callbacks(execute=True):
@@ -107,13 +119,22 @@ def test_submit_without_letter_is_refused(pa_rx, make_criteria, pharmacist):
         services.pa_case_submit(case_id=case.pk, actor=pharmacist)
 
 
-def test_payer_endpoint_from_settings_sends_http_with_token_env(pa_rx, make_criteria, pharmacist, settings, payer,
-                                                                http_receiver, monkeypatch,
-                                                                django_capture_on_commit_callbacks):
+def test_payer_endpoint_from_settings_sends_http_with_token_env(
+    pa_rx,
+    make_criteria,
+    pharmacist,
+    settings,
+    payer,
+    http_receiver,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
     payer.endpoint_key = "blueharbor"
     payer.save()
-    settings.RXHUB = {**settings.RXHUB, "PAYERS": {"blueharbor": {"submit_url": http_receiver.url + "/epa",
-                                                                  "token_env": "BH_TOKEN"}}}
+    settings.RXHUB = {
+        **settings.RXHUB,
+        "PAYERS": {"blueharbor": {"submit_url": http_receiver.url + "/epa", "token_env": "BH_TOKEN"}},
+    }
     monkeypatch.setenv("BH_TOKEN", "s3cret")
     make_criteria()
     case = _open(pa_rx, pharmacist)
@@ -128,14 +149,16 @@ def test_payer_endpoint_from_settings_sends_http_with_token_env(pa_rx, make_crit
 
 # --- rollout modes ------------------------------------------------------------------------------------
 
+
 def test_shadow_mode_hides_draft_and_records_agreement(pa_rx, make_criteria, pharmacist):
     make_criteria(rollout_mode="shadow")
     case = _open(pa_rx, pharmacist)
     assert case.system_letter and case.letter == "" and case.fields == {}
     assert not case.draft_visible
     typed = "To whom it may concern: the patient has type 2 diabetes and failed metformin."
-    services.pa_case_submit(case_id=case.pk, actor=pharmacist, letter=typed,
-                            fields={**case.system_fields, "quantity": "4"})
+    services.pa_case_submit(
+        case_id=case.pk, actor=pharmacist, letter=typed, fields={**case.system_fields, "quantity": "4"}
+    )
     case.refresh_from_db()
     agreement = case.agreement
     assert agreement["mode"] == "shadow"
@@ -160,13 +183,16 @@ def test_auto_mode_submits_when_every_criterion_is_met(pa_rx, make_criteria, tec
     assert case.status == "submitted" and case.submitted_automatically
     assert all(t["passed"] for t in case.auto_trace)
     assert case.submitted_by.username == "system:pa-rollout"
-    assert case.history.filter(history_user__username="system:pa-rollout",
-                               history_change_reason__startswith="Submitted automatically").exists()
+    assert case.history.filter(
+        history_user__username="system:pa-rollout",
+        history_change_reason__startswith="Submitted automatically",
+    ).exists()
 
 
 def test_auto_mode_sends_partial_case_to_the_queue(pa_rx, make_criteria, pharmacist):
-    make_criteria(rollout_mode="auto", step_therapy=[{"label": "metformin", "drugs": ["metformin"],
-                                                      "min_days": 180}])
+    make_criteria(
+        rollout_mode="auto", step_therapy=[{"label": "metformin", "drugs": ["metformin"], "min_days": 180}]
+    )
     case = _open(pa_rx, pharmacist)
     assert case.status == "ready_for_review" and not case.submitted_automatically
     failed = [t["rule"] for t in case.auto_trace if not t["passed"]]
@@ -187,6 +213,7 @@ def test_off_mode_makes_no_draft(pa_rx, make_criteria, pharmacist):
 
 # --- responses ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def submitted_case(pa_rx, make_criteria, pharmacist):
     make_criteria()
@@ -203,8 +230,13 @@ def _push(case, **data):
 
 def test_approved_response_closes_case_and_updates_prescription(submitted_case):
     today = timezone.localdate()
-    response = _push(submitted_case, decision="approved", authorization_number="PA-123",
-                     effective_date=today.isoformat(), expiration_date=(today + timedelta(days=365)).isoformat())
+    response = _push(
+        submitted_case,
+        decision="approved",
+        authorization_number="PA-123",
+        effective_date=today.isoformat(),
+        expiration_date=(today + timedelta(days=365)).isoformat(),
+    )
     case = PACase.objects.get(pk=submitted_case.pk)
     assert response.applied and case.status == "approved" and case.authorization_number == "PA-123"
     status = PrescriptionAuthorization.objects.get(prescription=case.prescription)
@@ -218,8 +250,13 @@ def test_no_patient_message_without_consent(submitted_case):
     patient.consent_to_messages = False
     patient.save()
     today = timezone.localdate()
-    _push(submitted_case, decision="approved", authorization_number="PA-9", effective_date=today.isoformat(),
-          expiration_date=(today + timedelta(days=30)).isoformat())
+    _push(
+        submitted_case,
+        decision="approved",
+        authorization_number="PA-9",
+        effective_date=today.isoformat(),
+        expiration_date=(today + timedelta(days=30)).isoformat(),
+    )
     assert not OutboxMessage.objects.filter(kind__startswith="sms:").exists()
 
 
@@ -239,8 +276,12 @@ def test_denied_response_drafts_appeal_and_appeal_is_sent(submitted_case, pharma
 
 
 def test_pended_response_stores_questions_and_answers_go_out(submitted_case, pharmacist):
-    _push(submitted_case, decision="pended", questions=[{"id": "Q1", "text": "Which diagnosis (ICD-10)?"}],
-          payer_case_id="PY-77")
+    _push(
+        submitted_case,
+        decision="pended",
+        questions=[{"id": "Q1", "text": "Which diagnosis (ICD-10)?"}],
+        payer_case_id="PY-77",
+    )
     case = PACase.objects.get(pk=submitted_case.pk)
     assert case.status == "pended" and case.payer_case_id == "PY-77"
     assert case.answers["Q1"].startswith("E11.9")  # pre-filled from the fields
@@ -258,23 +299,38 @@ def test_closed_response_closes_case(submitted_case):
     assert PACase.objects.get(pk=submitted_case.pk).status == "closed"
 
 
-@pytest.mark.parametrize("data", [
-    {"decision": "maybe"},
-    {"decision": "approved"},  # no number, no dates
-    {"decision": "approved", "authorization_number": "A1", "effective_date": "2026-13-01",
-     "expiration_date": "2027-01-01"},
-    {"decision": "approved", "authorization_number": "A1", "effective_date": "2027-01-01",
-     "expiration_date": "2026-01-01"},
-    {"decision": "denied"},  # no reasons
-    {"decision": "pended", "questions": "what?"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"decision": "maybe"},
+        {"decision": "approved"},  # no number, no dates
+        {
+            "decision": "approved",
+            "authorization_number": "A1",
+            "effective_date": "2026-13-01",
+            "expiration_date": "2027-01-01",
+        },
+        {
+            "decision": "approved",
+            "authorization_number": "A1",
+            "effective_date": "2027-01-01",
+            "expiration_date": "2026-01-01",
+        },
+        {"decision": "denied"},  # no reasons
+        {"decision": "pended", "questions": "what?"},
+    ],
+)
 def test_malformed_response_is_kept_flagged_and_changes_nothing(submitted_case, data):
     before = PACase.objects.get(pk=submitted_case.pk)
     history = before.history.count()
     response = _push(submitted_case, **data)
     assert response.pk and response.is_malformed and response.errors and not response.applied
     after = PACase.objects.get(pk=submitted_case.pk)
-    assert (after.status, after.authorization_number, after.attention) == (before.status, "", before.attention)
+    assert (after.status, after.authorization_number, after.attention) == (
+        before.status,
+        "",
+        before.attention,
+    )
     assert after.history.count() == history
     assert PAResponse.objects.filter(pk=response.pk, raw__contains="case").exists()
 
@@ -291,11 +347,16 @@ def test_response_to_cancelled_case_is_kept_and_refused(submitted_case, pharmaci
 
 # --- expiry and renewal -------------------------------------------------------------------------------
 
+
 def test_approval_expiring_within_window_opens_one_renewal(submitted_case, settings):
     today = timezone.localdate()
-    _push(submitted_case, decision="approved", authorization_number="PA-1",
-          effective_date=(today - timedelta(days=300)).isoformat(),
-          expiration_date=(today + timedelta(days=20)).isoformat())
+    _push(
+        submitted_case,
+        decision="approved",
+        authorization_number="PA-1",
+        effective_date=(today - timedelta(days=300)).isoformat(),
+        expiration_date=(today + timedelta(days=20)).isoformat(),
+    )
     assert services.pa_expiry_sweep(today=today) == {"expired": 0, "renewals": 1, "skipped": 0}
     renewal = PACase.objects.get(renewal_of=submitted_case)
     assert renewal.trigger == "renewal" and renewal.status == "ready_for_review"
@@ -306,8 +367,13 @@ def test_approval_expiring_within_window_opens_one_renewal(submitted_case, setti
 def test_approval_outside_window_is_left_alone_and_expired_after_end(submitted_case, settings):
     settings.RXHUB = {**settings.RXHUB, "PA_RENEWAL_WINDOW_DAYS": 10}
     today = timezone.localdate()
-    _push(submitted_case, decision="approved", authorization_number="PA-2", effective_date=today.isoformat(),
-          expiration_date=(today + timedelta(days=20)).isoformat())
+    _push(
+        submitted_case,
+        decision="approved",
+        authorization_number="PA-2",
+        effective_date=today.isoformat(),
+        expiration_date=(today + timedelta(days=20)).isoformat(),
+    )
     assert services.pa_expiry_sweep(today=today)["renewals"] == 0
     later = today + timedelta(days=21)
     counts = services.pa_expiry_sweep(today=later)
@@ -317,6 +383,7 @@ def test_approval_outside_window_is_left_alone_and_expired_after_end(submitted_c
 
 # --- polling ------------------------------------------------------------------------------------------
 
+
 def test_poll_reads_payer_answer_through_the_adapter(submitted_case, payer, settings, http_receiver):
     from pharmacy.interop import ncpdp
 
@@ -325,15 +392,24 @@ def test_poll_reads_payer_answer_through_the_adapter(submitted_case, payer, sett
     settings.RXHUB = {**settings.RXHUB, "PAYERS": {"bh": {"status_url": http_receiver.url + "/status"}}}
     today = timezone.localdate()
     xml = ncpdp.build_pa_response(
-        header=ncpdp.Header(to=ncpdp.Party("P", "1000001"), from_=ncpdp.Party("PY", "610014"), message_id="R1"),
-        status="Approved", pa_case_id="PY-9", relates_to_message_id="X1", authorization_number="AUTH-9",
-        effective_date=today, expiration_date=today + timedelta(days=180))
+        header=ncpdp.Header(
+            to=ncpdp.Party("P", "1000001"), from_=ncpdp.Party("PY", "610014"), message_id="R1"
+        ),
+        status="Approved",
+        pa_case_id="PY-9",
+        relates_to_message_id="X1",
+        authorization_number="AUTH-9",
+        effective_date=today,
+        expiration_date=today + timedelta(days=180),
+    )
     http_receiver.reply(200, xml, "application/xml")
     counts = services.pa_poll_open()
     assert counts == {"polled": 1, "answers": 1, "errors": 0}
     assert "reference=RXHUB-PA-" in http_receiver.requests[0]["path"]
     case = PACase.objects.get(pk=submitted_case.pk)
-    assert case.status == "approved" and case.authorization_number == "AUTH-9" and case.payer_case_id == "PY-9"
+    assert (
+        case.status == "approved" and case.authorization_number == "AUTH-9" and case.payer_case_id == "PY-9"
+    )
 
 
 def test_poll_with_garbage_keeps_it_flagged(submitted_case, payer, settings, http_receiver):

@@ -1,6 +1,7 @@
 """Server-rendered PA pages: queue (by deadline, fixed query count), case review (evidence,
 criteria, editable letter, technician cannot approve, history), automatic list, analytics
 charts, dashboard card and patient panel."""
+
 from datetime import timedelta
 
 import pytest
@@ -33,8 +34,9 @@ def test_technician_saves_but_cannot_submit(client, technician, case):
     client.force_login(technician)
     html = client.get(f"/priorauth/{case.pk}/").content.decode()
     assert "Approve and submit" not in html and "A pharmacist approves the submission." in html
-    response = client.post(f"/priorauth/{case.pk}/save/", {"letter": "Edited by tech", "action": "submit"},
-                           follow=True)
+    response = client.post(
+        f"/priorauth/{case.pk}/save/", {"letter": "Edited by tech", "action": "submit"}, follow=True
+    )
     assert "Only pharmacist or admin may approve a PA submission." in response.content.decode()
     client.post(f"/priorauth/{case.pk}/save/", {"letter": "Edited by tech", "action": "save"})
     case.refresh_from_db()
@@ -43,9 +45,16 @@ def test_technician_saves_but_cannot_submit(client, technician, case):
 
 def test_pharmacist_edits_fields_and_submits(client, pharmacist, case):
     client.force_login(pharmacist)
-    response = client.post(f"/priorauth/{case.pk}/save/", {
-        "letter": case.letter + "\nChecked.", "action": "submit",
-        **{f"field__{k}": v for k, v in case.fields.items()}, "field__quantity": "3"}, follow=True)
+    response = client.post(
+        f"/priorauth/{case.pk}/save/",
+        {
+            "letter": case.letter + "\nChecked.",
+            "action": "submit",
+            **{f"field__{k}": v for k, v in case.fields.items()},
+            "field__quantity": "3",
+        },
+        follow=True,
+    )
     assert "Approved and submitted to the payer." in response.content.decode()
     case.refresh_from_db()
     assert case.status == "submitted" and case.letter.endswith("Checked.") and case.fields["quantity"] == "3"
@@ -76,8 +85,10 @@ def test_open_from_prescription_page_form(client, pharmacist, pa_rx):
     response = client.post("/priorauth/open/", {"prescription": pa_rx.pk})
     case = PACase.objects.get(prescription=pa_rx)
     assert response.status_code == 302 and response["Location"].endswith(f"/priorauth/{case.pk}/")
-    assert "No such prescription" in client.post("/priorauth/open/", {"prescription": 999999},
-                                                 follow=True).content.decode()
+    assert (
+        "No such prescription"
+        in client.post("/priorauth/open/", {"prescription": 999999}, follow=True).content.decode()
+    )
 
 
 def test_automatic_list_and_review(client, pharmacist, pa_rx, make_criteria):
@@ -92,8 +103,9 @@ def test_automatic_list_and_review(client, pharmacist, pa_rx, make_criteria):
 
 def test_analytics_page_draws_charts(client, pharmacist, case):
     services.pa_case_submit(case_id=case.pk, actor=pharmacist)
-    services.pa_response_receive(case_id=case.pk, data={"decision": "denied", "reasons": ["Not medically necessary"]},
-                                 raw="{}")
+    services.pa_response_receive(
+        case_id=case.pk, data={"decision": "denied", "reasons": ["Not medically necessary"]}, raw="{}"
+    )
     client.force_login(pharmacist)
     html = client.get("/priorauth/analytics/").content.decode()
     for key in ("by-status", "approval-payer", "approval-drug", "denials"):
@@ -113,7 +125,9 @@ def test_attachment_upload(client, technician, case):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(technician)
-    client.post(f"/priorauth/{case.pk}/attach/", {"file": SimpleUploadedFile("notes.pdf", b"%PDF-1.4 x",
-                                                                             content_type="application/pdf")})
+    client.post(
+        f"/priorauth/{case.pk}/attach/",
+        {"file": SimpleUploadedFile("notes.pdf", b"%PDF-1.4 x", content_type="application/pdf")},
+    )
     attachment = case.attachments.get()
     assert attachment.file_name == "notes.pdf" and bytes(attachment.data).startswith(b"%PDF")

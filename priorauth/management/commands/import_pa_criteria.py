@@ -7,7 +7,9 @@ from priorauth.importer import import_criteria, read_rows
 
 
 class Command(BaseCommand):
-    help = "Import payer PA criteria from a CSV or JSON file (all rows checked; any bad row → nothing written)."
+    help = (
+        "Import payer PA criteria from a CSV or JSON file (all rows checked; any bad row → nothing written)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -31,5 +33,8 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"{result.rows} row(s) valid; nothing written (dry run).")
         else:
-            self.stdout.write(self.style.SUCCESS(f"{result.rows} row(s): {result.created} created, "
-                                                 f"{result.updated} updated."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{result.rows} row(s): {result.created} created, {result.updated} updated."
+                )
+            )
