@@ -239,6 +239,12 @@ SPECTACULAR_SETTINGS = {
         "RecordSourceEnum": "pharmacy.choices.RecordSource",
         "RefillRequestSourceEnum": "refills.choices.RequestSource",
         "PACaseStatusEnum": "priorauth.choices.CaseStatus",
+        "InboundMessageStatusEnum": "reconciliation.choices.InboundStatus",
+        "InboundChannelEnum": "reconciliation.choices.Channel",
+        "IntakeChannelEnum": "refills.choices.IntakeChannel",
+        "PayloadFormatEnum": "reconciliation.choices.PayloadFormat",
+        "ReconciliationTaskStatusEnum": "reconciliation.choices.TaskStatus",
+        "DiscrepancyStatusEnum": "reconciliation.choices.DiscrepancyStatus",
     },
 }
 

@@ -23,7 +23,7 @@ from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 from pharmacy.interop.detect import detect_format, read_clinical
 from pharmacy.models import Allergy, Diagnosis, Drug, LabResult, Patient, Prescription
-from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, require_role
+from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN, require_role
 from pharmacy.validators import icd10cm_is_valid, normalize_icd10cm
 
 from . import choices, compare, facts
@@ -408,7 +408,7 @@ def ingest(*, channel: str, payload: bytes | str, content_type: str = "", sender
 
 
 def inbound_retry(*, message_id: int, actor: Actor) -> InboundMessage:
-    require_role(actor, PHARMACIST, TECHNICIAN, ADMIN, action="retry an inbound message")
+    require_role(actor, PHARMACIST, TECHNICIAN, ADMIN, INTEGRATOR, action="retry an inbound message")
     message = InboundMessage.objects.filter(pk=message_id).first()
     if message is None:
         raise DomainError(f"Inbound message {message_id} does not exist.", code="not_found")

@@ -1,0 +1,177 @@
+"""Reconciliation endpoints under /api/v1/: inbound channels (HL7 v2, FHIR R4, C-CDA over HTTP),
+inbound messages with retry, reconciliation tasks, and discrepancy accept/reject."""
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import mixins, parsers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pharmacy.access import mark_phi_access
+from pharmacy.interop.fhir import operation_outcome
+from pharmacy.interop.hl7v2 import build_ack
+from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN
+from reconciliation import selectors, services
+from reconciliation.choices import Channel
+from reconciliation.filters import InboundMessageFilter, ReconciliationTaskFilter
+from reconciliation.models import Discrepancy
+
+from . import serializers as s
+
+STAFF = {PHARMACIST, TECHNICIAN, ADMIN}
+FEEDS = {INTEGRATOR, ADMIN}
+
+
+class RawBodyParser(parsers.BaseParser):
+    """Any content type: the body is stored as received (store first, parse later)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""
+
+
+class _FeedView(APIView):
+    parser_classes = [RawBodyParser]
+    allowed_roles = {"write": FEEDS}
+    channel = ""
+
+    def _ingest(self, request):
+        body = request.data if isinstance(request.data, bytes) else b""
+        return services.ingest(channel=self.channel, payload=body, content_type=request.content_type or "",
+                               sender=f"api:{request.user.get_username()}")
+
+
+class HL7View(_FeedView):
+    """HL7 v2 message as the text body; the answer is the HL7 ACK (AA processed, AE failed and kept
+    for retry, AR unreadable), sent after the message was committed."""
+
+    channel = Channel.HTTP_HL7
+
+    @extend_schema(request={"application/hl7-v2": {"type": "string"}, "text/plain": {"type": "string"}},
+                   responses={(200, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AA or AE"),
+                              (400, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AR")})
+    def post(self, request):
+        result = self._ingest(request)
+        body = request.data if isinstance(request.data, bytes) else b""
+        ack = build_ack(body, result.ack_code, result.error)
+        return HttpResponse(ack.replace("\r", "\r\n") if request.query_params.get("crlf") else ack,
+                            status=400 if result.ack_code == "AR" else 200, content_type="application/hl7-v2")
+
+
+class FHIRView(_FeedView):
+    """A FHIR R4 Bundle or single resource (JSON). Invalid input → 400 with an OperationOutcome that
+    names the element; accepted input → 201 with the stored message's state."""
+
+    channel = Channel.HTTP_FHIR
+
+    @extend_schema(request={"application/fhir+json": {"type": "object"}, "application/json": {"type": "object"}},
+                   responses={201: s.IngestAnswerSerializer,
+                              400: OpenApiResponse(description="OperationOutcome naming the element")},
+                   examples=[OpenApiExample("Bundle", value={"resourceType": "Bundle", "type": "collection",
+                                                             "entry": []}, request_only=True)])
+    def post(self, request):
+        return _answer(self._ingest(request), fhir=True)
+
+
+class DocumentView(_FeedView):
+    """A C-CDA R2.1 document (XML: CCD, Discharge Summary, Transfer Summary)."""
+
+    channel = Channel.HTTP_DOCUMENT
+
+    @extend_schema(request={"application/xml": {"type": "string"}, "text/xml": {"type": "string"}},
+                   responses={201: s.IngestAnswerSerializer, 400: OpenApiResponse(description="Error naming the fault")})
+    def post(self, request):
+        return _answer(self._ingest(request), fhir=False)
+
+
+def _answer(result, *, fhir: bool):
+    message = result.message
+    if result.ack_code == "AR":
+        if fhir:
+            return HttpResponse(json.dumps(operation_outcome(result.error)), status=400,
+                                content_type="application/fhir+json")
+        return Response({"code": "unreadable", "message": result.error, "field": None, "errors": {},
+                         "id": message.pk}, status=status.HTTP_400_BAD_REQUEST)
+    data = {"id": message.pk, "status": message.status, "error": message.error,
+            "tasks": list(message.summary.get("tasks", [])) if isinstance(message.summary, dict) else []}
+    return Response(data, status=status.HTTP_201_CREATED)
+
+
+class InboundMessageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stored inbound messages (filters: status, type, sender, channel); failed ones can be retried."""
+
+    filterset_class = InboundMessageFilter
+    allowed_roles = {"read": STAFF | {INTEGRATOR}, "retry": STAFF | {INTEGRATOR}}
+
+    def get_queryset(self):
+        qs = selectors.inbound_list(user=self.request.user)
+        return qs.defer(None) if self.action != "list" else qs
+
+    def get_serializer_class(self):
+        return s.InboundMessageSerializer if self.action == "list" else s.InboundMessageDetailSerializer
+
+    @extend_schema(request=None, responses=s.InboundMessageDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        message = services.inbound_retry(message_id=self.get_object().pk, actor=request.user)
+        message.refresh_from_db()
+        return Response(s.InboundMessageDetailSerializer(message).data)
+
+
+class ReconciliationTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """Reconciliation tasks by priority then age, each with its discrepancies."""
+
+    serializer_class = s.ReconciliationTaskSerializer
+    filterset_class = ReconciliationTaskFilter
+    allowed_roles = {"read": STAFF}
+
+    def get_queryset(self):
+        return selectors.task_list(user=self.request.user).prefetch_related("discrepancies")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        mark_phi_access(request, [row["patient"] for row in response.data.get("results", [])], "API reconciliation tasks")
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        mark_phi_access(request, [response.data["patient"]], f"API reconciliation task {response.data['id']}")
+        return response
+
+
+class DiscrepancyViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """One discrepancy; a pharmacist accepts (applies the change) or rejects it, with a note."""
+
+    serializer_class = s.DiscrepancySerializer
+    queryset = Discrepancy.objects.select_related("task").order_by("id")
+    allowed_roles = {"read": STAFF, "accept": {PHARMACIST, ADMIN}, "reject": {PHARMACIST, ADMIN}}
+
+    def retrieve(self, request, *args, **kwargs):
+        obj = self.get_object()
+        mark_phi_access(request, [obj.task.patient_id], f"API discrepancy {obj.pk}")
+        return Response(self.get_serializer(obj).data)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.DiscrepancySerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        data = s.DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = services.discrepancy_accept(discrepancy_id=self.get_object().pk, actor=request.user,
+                                        note=data.validated_data["note"])
+        d.refresh_from_db()
+        return Response(s.DiscrepancySerializer(d).data)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.DiscrepancySerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = services.discrepancy_reject(discrepancy_id=self.get_object().pk, actor=request.user,
+                                        note=data.validated_data["note"])
+        d.refresh_from_db()
+        return Response(s.DiscrepancySerializer(d).data)

@@ -1,0 +1,77 @@
+"""Reads shared by the reconciliation pages and the API (fixed query counts per page)."""
+from __future__ import annotations
+
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.urls import reverse
+
+from pharmacy.dashboard import QueueSummary
+from pharmacy.models import Prescription
+
+from .choices import OPEN_TASK_STATUSES, DiscrepancyStatus, InboundStatus, MatchItemStatus, TaskKind
+from .models import AllergyFlag, Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
+
+
+def task_list(*, user=None) -> QuerySet[ReconciliationTask]:
+    """Tasks by priority, then age (oldest first)."""
+    return (ReconciliationTask.objects.select_related("patient", "inbound_message")
+            .annotate(proposed=Count("discrepancies", filter=Q(discrepancies__status=DiscrepancyStatus.PROPOSED)),
+                      total=Count("discrepancies"))
+            .order_by("priority_rank", "created_at", "id"))
+
+
+def task_queue(*, user=None) -> QuerySet[ReconciliationTask]:
+    return task_list(user=user).filter(status__in=OPEN_TASK_STATUSES)
+
+
+def task_detail(*, task_id: int, user=None) -> ReconciliationTask:
+    discrepancies = Discrepancy.objects.select_related("prescription__drug", "decided_by", "created_prescription__drug",
+                                                       "created_allergy").order_by("position", "id")
+    return (ReconciliationTask.objects.select_related("patient__primary_prescriber", "inbound_message", "completed_by")
+            .prefetch_related(Prefetch("discrepancies", queryset=discrepancies)).get(pk=task_id))
+
+
+def inbound_list(*, user=None) -> QuerySet[InboundMessage]:
+    return InboundMessage.objects.select_related("patient").defer("payload").order_by("-received_at", "-id")
+
+
+def match_item_queue(*, user=None) -> QuerySet[PatientMatchItem]:
+    return (PatientMatchItem.objects.filter(status=MatchItemStatus.OPEN).select_related("inbound_message")
+            .order_by("created_at", "id"))
+
+
+def allergy_flags_for(prescription_ids) -> dict[int, list[AllergyFlag]]:
+    """Open allergy flags per prescription, for any queue that lists prescriptions."""
+    out: dict[int, list[AllergyFlag]] = {}
+    for flag in AllergyFlag.objects.filter(prescription_id__in=list(prescription_ids), cleared_at__isnull=True
+                                           ).select_related("allergy"):
+        out.setdefault(flag.prescription_id, []).append(flag)
+    return out
+
+
+def queue_summary(*, user) -> QueueSummary:
+    stats = task_queue(user=user).aggregate(count=Count("id", distinct=True), oldest=Min("created_at"),
+                                            urgent=Count("id", filter=Q(priority_rank=0), distinct=True),
+                                            discharges=Count("id", filter=Q(kind=TaskKind.DISCHARGE), distinct=True))
+    failed = InboundMessage.objects.filter(status=InboundStatus.FAILED).count()
+    matches = PatientMatchItem.objects.filter(status=MatchItemStatus.OPEN).count()
+    return QueueSummary(key="reconciliation", title="Medication reconciliation", url=reverse("reconciliation:queue"),
+                        count=stats["count"] or 0, oldest_at=stats["oldest"], urgent=stats["urgent"] or 0,
+                        detail=f"{stats['discharges'] or 0} discharge(s) · {matches} to match · {failed} failed message(s)")
+
+
+def patient_panels(*, patient, user) -> list[dict]:
+    tasks = list(ReconciliationTask.objects.filter(patient=patient)
+                 .annotate(proposed=Count("discrepancies", filter=Q(discrepancies__status=DiscrepancyStatus.PROPOSED)))
+                 .order_by("-created_at")[:10])
+    decided = list(Discrepancy.objects.filter(task__patient=patient).exclude(status=DiscrepancyStatus.PROPOSED)
+                   .select_related("decided_by").order_by("-decided_at")[:10])
+    links = list(EhrLink.objects.filter(patient=patient).order_by("ehr_system"))
+    flags = list(AllergyFlag.objects.filter(prescription__patient=patient, cleared_at__isnull=True,
+                                            prescription__status__in=["active", "pending", "on_hold"])
+                 .select_related("prescription__drug", "allergy"))
+    return [{"title": "Medication reconciliation", "template": "reconciliation/_patient_panel.html",
+             "context": {"tasks": tasks, "decided": decided, "links": links, "flags": flags, "patient": patient}}]
+
+
+def pending_prescriptions(*, patient_id: int) -> list[Prescription]:
+    return list(Prescription.objects.filter(patient_id=patient_id, status="pending").select_related("drug"))

@@ -1,0 +1,152 @@
+"""Reconciliation pages (thin: read through selectors, change through services)."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from pharmacy.access import mark_phi_access
+from pharmacy.errors import DomainError
+from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+
+from . import selectors, services
+from .choices import InboundStatus, TaskStatus
+from .models import InboundMessage, PatientMatchItem, ReconciliationTask
+
+STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
+
+
+def _run(request, action, success: str) -> bool:
+    try:
+        action()
+    except (DomainError, ValidationError, PermissionDenied) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
+        messages.error(request, text)
+        return False
+    messages.success(request, success)
+    return True
+
+
+@role_required(*STAFF)
+def queue(request):
+    show = request.GET.get("show", "open")
+    tasks = selectors.task_list(user=request.user)
+    tasks = tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else selectors.task_queue(user=request.user)
+    page = Paginator(tasks, 50).get_page(request.GET.get("page"))
+    mark_phi_access(request, [t.patient_id for t in page.object_list], "reconciliation queue")
+    return render(request, "reconciliation/task_queue.html", {
+        "page": page, "show": show,
+        "match_count": selectors.match_item_queue(user=request.user).count(),
+        "failed_count": InboundMessage.objects.filter(status=InboundStatus.FAILED).count(),
+    })
+
+
+@role_required(*STAFF)
+def task_detail(request, pk: int):
+    try:
+        task = selectors.task_detail(task_id=pk, user=request.user)
+    except ReconciliationTask.DoesNotExist as exc:
+        raise Http404("No such reconciliation task.") from exc
+    discrepancies = list(task.discrepancies.all())
+    flags = selectors.allergy_flags_for([d.prescription_id for d in discrepancies if d.prescription_id])
+    for d in discrepancies:
+        d.flags = flags.get(d.prescription_id, [])
+    mark_phi_access(request, [task.patient_id], f"reconciliation task {task.pk}")
+    return render(request, "reconciliation/task_detail.html", {
+        "task": task, "discrepancies": discrepancies, "flags": flags,
+        "can_decide": bool({PHARMACIST, ADMIN} & _roles(request.user)),
+    })
+
+
+def _roles(user):
+    from pharmacy.roles import user_roles
+
+    return user_roles(user)
+
+
+def _back_to_task(request, discrepancy_id: int):
+    from .models import Discrepancy
+
+    task_id = Discrepancy.objects.filter(pk=discrepancy_id).values_list("task_id", flat=True).first()
+    if task_id is None:
+        raise Http404("No such discrepancy.")
+    return redirect("reconciliation:task-detail", pk=task_id)
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def accept(request, pk: int):
+    note = request.POST.get("note", "")[:2000]
+    _run(request, lambda: services.discrepancy_accept(discrepancy_id=pk, actor=request.user, note=note),
+         "Accepted and applied.")
+    return _back_to_task(request, pk)
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def reject(request, pk: int):
+    note = request.POST.get("note", "")[:2000]
+    _run(request, lambda: services.discrepancy_reject(discrepancy_id=pk, actor=request.user, note=note),
+         "Rejected; nothing was changed.")
+    return _back_to_task(request, pk)
+
+
+@role_required(*STAFF)
+def inbound_list(request):
+    status = request.GET.get("status", "")
+    qs = selectors.inbound_list(user=request.user)
+    if status in InboundStatus.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    mark_phi_access(request, [m.patient_id for m in page.object_list], "inbound messages")
+    return render(request, "reconciliation/inbound_list.html",
+                  {"page": page, "status": status, "statuses": InboundStatus.choices})
+
+
+@role_required(*STAFF)
+def inbound_detail(request, pk: int):
+    message = InboundMessage.objects.select_related("patient", "duplicate_of").filter(pk=pk).first()
+    if message is None:
+        raise Http404("No such message.")
+    mark_phi_access(request, [message.patient_id], f"inbound message {message.pk}")
+    return render(request, "reconciliation/inbound_detail.html", {"message": message,
+                                                                   "tasks": list(message.tasks.all())})
+
+
+@role_required(*STAFF)
+@require_POST
+def inbound_retry(request, pk: int):
+    _run(request, lambda: services.inbound_retry(message_id=pk, actor=request.user), "Retried.")
+    return redirect("reconciliation:inbound-detail", pk=pk)
+
+
+@role_required(*STAFF)
+def match_list(request):
+    items = list(selectors.match_item_queue(user=request.user)[:100])
+    mark_phi_access(request, [c.get("patient_id") for i in items for c in i.candidates], "patient match queue")
+    return render(request, "reconciliation/match_list.html", {"items": items})
+
+
+@role_required(*STAFF)
+@require_POST
+def match_resolve(request, pk: int):
+    if not PatientMatchItem.objects.filter(pk=pk).exists():
+        raise Http404("No such match item.")
+    try:
+        patient_id = int(request.POST.get("patient") or request.POST.get("patient_id") or "")
+    except ValueError:
+        messages.error(request, "Choose a patient.")
+        return redirect("reconciliation:match-list")
+    _run(request, lambda: services.match_item_resolve(item_id=pk, patient_id=patient_id, actor=request.user),
+         "Patient matched; the message was processed.")
+    return redirect("reconciliation:match-list")
+
+
+@role_required(*STAFF)
+@require_POST
+def pull(request, pk: int):
+    _run(request, lambda: services.pull_ehr_record(patient_id=pk, actor=request.user), "EHR record pulled.")
+    return redirect("patient-detail", pk=pk)
