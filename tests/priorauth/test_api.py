@@ -279,3 +279,5 @@ def test_push_to_a_case_not_waiting_is_409(api_client_for, case):
     )
     assert response.status_code == 409
     assert PACase.objects.get(pk=case.pk).status == "ready_for_review"
+    kept = PAResponse.objects.get(case=case)  # kept with why it was not applied
+    assert not kept.applied and "cannot become" in kept.errors["case"]

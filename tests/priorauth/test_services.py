@@ -49,13 +49,36 @@ def test_open_gathers_evidence_checks_criteria_and_drafts(pa_rx, make_criteria, 
 def test_letter_cites_only_gathered_evidence(pa_rx, make_criteria, pharmacist):
     make_criteria()
     case = _open(pa_rx, pharmacist)
-    ids = {e["id"] for e in case.evidence}
-    cited = set(CITATION.findall(case.letter))
-    assert cited and cited <= ids
-    # every body statement carries at least one citation
-    body = [line for line in case.letter.splitlines() if line.startswith("- ") and "Still" not in line]
-    statements = [line for line in body if not line.startswith("- Lab:")]
-    assert statements and all(CITATION.search(line) for line in statements[: len(case.system_statements)])
+    evidence = {e["id"]: e for e in case.evidence}
+    lines = case.letter.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("each with the record it comes from:"))
+    body = [line for line in lines[start + 1 :] if line.startswith("- ")]
+    assert len(body) == len([s for s in case.system_statements if "text" in s]) >= 5
+    for line in body:  # every statement cites, and only what was gathered
+        cited = CITATION.findall(line)
+        assert cited and set(cited) <= set(evidence), line
+    # a statement about a record repeats that record's own text
+    for statement in case.system_statements:
+        if "text" in statement and not statement["text"].startswith("Criterion met"):
+            source = evidence[statement["sources"][0]]
+            if source["kind"] in ("diagnosis", "therapy", "lab"):
+                assert source["text"] in statement["text"]
+    # fields name their evidence too
+    field_sources = {s["field"]: s["sources"] for s in case.system_statements if "field" in s}
+    assert field_sources["member_id"] == [f"coverage:{case.coverage_id}"]
+    assert all(set(v) <= set(evidence) for v in field_sources.values())
+
+
+def test_letter_says_nothing_about_records_that_do_not_exist(pa_rx, make_criteria, pharmacist):
+    pa_rx.patient.lab_results.all().delete()
+    from pharmacy.models import Fill
+
+    Fill.objects.filter(prescription__patient=pa_rx.patient).delete()
+    make_criteria()
+    case = _open(pa_rx, pharmacist)
+    assert not [e for e in case.evidence if e["kind"] in ("lab", "therapy")]
+    assert "Prior therapy" not in case.letter and "Recent result" not in case.letter
+    assert "No fills of metformin found" in case.letter and "No HbA1c result on file" in case.letter
 
 
 def test_letter_lists_missing_items_when_evidence_is_absent(pa_rx, make_criteria, pharmacist):

@@ -80,6 +80,16 @@ def test_queue_query_count_is_fixed(client, pharmacist, case, extra, django_asse
         assert client.get("/priorauth/").status_code == 200
 
 
+@pytest.mark.parametrize("responses", [0, 5])
+def test_case_page_query_count_is_fixed(client, pharmacist, case, responses, django_assert_max_num_queries):
+    services.pa_case_submit(case_id=case.pk, actor=pharmacist)
+    for _ in range(responses):
+        services.pa_response_receive(case_id=case.pk, data={"decision": "pended"}, raw="{}")
+    client.force_login(pharmacist)
+    with django_assert_max_num_queries(30):
+        assert client.get(f"/priorauth/{case.pk}/").status_code == 200
+
+
 def test_open_from_prescription_page_form(client, pharmacist, pa_rx):
     client.force_login(pharmacist)
     response = client.post("/priorauth/open/", {"prescription": pa_rx.pk})
