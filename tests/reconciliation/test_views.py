@@ -1,0 +1,83 @@
+"""Server-rendered pages: queue order, task page, accept/reject forms, failed messages, matching."""
+from __future__ import annotations
+
+from datetime import date
+
+from pharmacy.models import Prescription
+from reconciliation import services
+from reconciliation.models import Discrepancy, InboundMessage, PatientMatchItem
+from tests.factories import PatientFactory
+
+from .conftest import a03
+
+
+def test_queue_lists_high_priority_first_and_highlights_discharges(linked_ada, client, pharmacist):
+    services.ingest(channel="mllp", payload=a03(control_id="Q-1", meds=("WARFARIN 5MG DAILY", "OMEPRAZOLE 20MG DAILY")))
+    services.ingest(channel="mllp", payload=a03(control_id="Q-2", meds=("WARFARIN 10MG DAILY",)))
+    client.force_login(pharmacist)
+    page = client.get("/reconciliation/")
+    assert page.status_code == 200
+    rows = page.context["page"].object_list
+    assert [t.priority for t in rows] == ["HIGH", "MEDIUM"]
+    assert b"badge urgent\">Discharge" in page.content
+
+
+def test_task_page_accept_and_reject_with_notes(linked_ada, client, pharmacist, django_assert_max_num_queries):
+    services.ingest(channel="mllp", payload=a03())
+    task = linked_ada.reconciliation_tasks.get()
+    client.force_login(pharmacist)
+    with django_assert_max_num_queries(20):
+        page = client.get(f"/reconciliation/{task.pk}/")
+    assert page.status_code == 200 and b"Accept (a)" in page.content and b"History" in page.content
+    missing = task.discrepancies.get(kind="missing_from_ehr")
+    new = task.discrepancies.get(kind="new_in_ehr")
+    response = client.post(f"/reconciliation/discrepancies/{missing.pk}/accept/", {"note": "per Dr Smith"})
+    assert response.status_code == 302 and response["Location"] == f"/reconciliation/{task.pk}/"
+    client.post(f"/reconciliation/discrepancies/{new.pk}/reject/", {"note": "inpatient only"})
+    assert Prescription.objects.get(pk=linked_ada.rx_lisinopril.pk).status == "on_hold"
+    assert dict(Discrepancy.objects.values_list("kind", "note")) == {"missing_from_ehr": "per Dr Smith",
+                                                                     "new_in_ehr": "inpatient only"}
+    patient_page = client.get(f"/patients/{linked_ada.pk}/")
+    assert b"per Dr Smith" in patient_page.content and b"Medication reconciliation" in patient_page.content
+
+
+def test_technician_sees_the_task_but_cannot_decide(linked_ada, client, technician):
+    services.ingest(channel="mllp", payload=a03())
+    task = linked_ada.reconciliation_tasks.get()
+    client.force_login(technician)
+    page = client.get(f"/reconciliation/{task.pk}/")
+    assert page.status_code == 200 and b"Accept (a)" not in page.content
+    d = task.discrepancies.first()
+    assert client.post(f"/reconciliation/discrepancies/{d.pk}/accept/").status_code == 403
+
+
+def test_failed_message_listed_and_retried_from_the_page(linked_ada, client, pharmacist, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+        message = services.ingest(channel="mllp", payload=a03()).message
+    client.force_login(pharmacist)
+    listing = client.get("/reconciliation/inbound/?status=failed")
+    assert b"ZeroDivisionError" in listing.content and b"Retry" in listing.content
+    client.post(f"/reconciliation/inbound/{message.pk}/retry/")
+    assert InboundMessage.objects.get(pk=message.pk).status == "processed"
+
+
+def test_match_page_resolves_an_ambiguous_patient(ada, client, technician):
+    PatientFactory(first_name="Ada", last_name="Lovelace", birth_date=date(1960, 1, 5), sex="F")
+    services.ingest(channel="mllp", payload=a03(mrn="NEW-1"))
+    item = PatientMatchItem.objects.get()
+    client.force_login(technician)
+    page = client.get("/reconciliation/matches/")
+    assert page.status_code == 200 and b"Ambiguous" in page.content
+    client.post(f"/reconciliation/matches/{item.pk}/resolve/", {"patient": ada.pk})
+    item.refresh_from_db()
+    assert item.status == "resolved" and item.inbound_message.status == "processed"
+
+
+def test_dashboard_card(linked_ada, client, pharmacist):
+    services.ingest(channel="mllp", payload=a03())
+    client.force_login(pharmacist)
+    page = client.get("/")
+    assert b"Medication reconciliation" in page.content
+    [card] = [q for q in page.context["queues"] if q.key == "reconciliation"]
+    assert card.count == 1 and "1 discharge" in card.detail
