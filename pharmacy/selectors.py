@@ -6,6 +6,7 @@ import re
 from django.db.models import Prefetch, Q, QuerySet
 
 from . import models
+from .scoping import scope_patients
 from .validators import normalize_phone
 
 
@@ -35,18 +36,21 @@ def patient_search_q(text: str) -> Q:
 
 def patient_list(*, user=None, search: str = "") -> QuerySet[models.Patient]:
     qs = models.Patient.objects.select_related("facility", "preferred_pharmacy")
+    if user is not None:
+        qs = scope_patients(qs, user)  # a prescriber sees only their own patients
     if search:
         qs = qs.filter(patient_search_q(search))
     return qs.order_by("last_name", "first_name", "id")
 
 
-def patient_detail(*, patient_id: int) -> models.Patient:
+def patient_detail(*, patient_id: int, user=None) -> models.Patient:
     prescriptions = models.Prescription.objects.select_related("drug", "prescriber", "pharmacy").order_by(
         "status", "-written_date"
     )
     fills = models.Fill.objects.select_related("prescription__drug", "pharmacy").order_by("-fill_date")
+    patients = models.Patient.objects if user is None else scope_patients(models.Patient.objects.all(), user)
     return (
-        models.Patient.objects.select_related("facility", "preferred_pharmacy", "primary_prescriber")
+        patients.select_related("facility", "preferred_pharmacy", "primary_prescriber")
         .prefetch_related(
             Prefetch("prescriptions", queryset=prescriptions),
             Prefetch("allergies", queryset=models.Allergy.objects.order_by("status", "substance")),

@@ -33,7 +33,7 @@ def patient_search(request):
 @role_required(*STAFF_AND_PRESCRIBERS)
 def patient_detail(request, pk: int):
     try:
-        patient = selectors.patient_detail(patient_id=pk)
+        patient = selectors.patient_detail(patient_id=pk, user=request.user)
     except Patient.DoesNotExist as exc:
         raise Http404("No such patient.") from exc
     fills = selectors.patient_fills(patient_id=pk)

@@ -49,6 +49,30 @@ def test_prescriber_api_shows_only_own_patients(api_client_for, two_prescribers)
     assert api.get(f"/api/v1/refill-requests/{reqs['theirs'].pk}/").status_code == 404
 
 
+def test_prescriber_sees_only_own_patients_pages_search_and_api(client, api_client_for, two_prescribers):
+    me, reqs = two_prescribers
+    mine, theirs = reqs["mine"].patient, reqs["theirs"].patient
+    client.force_login(me)
+    assert client.get(f"/patients/{mine.pk}/").status_code == 200
+    assert client.get(f"/patients/{theirs.pk}/").status_code == 404
+    found = client.get("/patients/", {"q": theirs.last_name}).content.decode()
+    assert f"/patients/{theirs.pk}/" not in found
+    api = api_client_for(user=me)
+    assert {row["id"] for row in api.get("/api/v1/patients/").json()["results"]} == {mine.pk}
+    assert api.get(f"/api/v1/patients/{theirs.pk}/").status_code == 404
+
+
+def test_scoping_helper_leaves_staff_unscoped(db, pharmacist, two_prescribers):
+    from pharmacy.models import Patient
+    from pharmacy.scoping import scope_patients, scope_to_prescriber
+    from refills.models import RefillRequest
+
+    me, reqs = two_prescribers
+    assert scope_patients(Patient.objects.all(), pharmacist).count() == Patient.objects.count()
+    assert list(scope_to_prescriber(RefillRequest.objects.all(), me)) == [reqs["mine"]]
+    assert scope_to_prescriber(RefillRequest.objects.all(), pharmacist).count() == 2
+
+
 def test_pharmacist_sees_every_request(client, pharmacist, two_prescribers):
     _, reqs = two_prescribers
     client.force_login(pharmacist)
