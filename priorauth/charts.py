@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+LABEL_WIDTH = 190  # room for the label left of the bars
+VALUE_WIDTH = 110  # room for the value text right of the longest bar
 
-def bars(rows: list[dict], *, percent: bool = False, width: int = 360) -> dict:
+
+def bars(rows: list[dict], *, percent: bool = False, width: int = 280) -> dict:
     values = [r["value"] for r in rows if r.get("value") is not None]
     top = 1.0 if percent else (max(values) if values else 1) or 1
     out = []
@@ -13,7 +16,8 @@ def bars(rows: list[dict], *, percent: bool = False, width: int = 360) -> dict:
         text = "—" if v is None else (f"{v * 100:.0f} %" if percent else f"{v:g}")
         if r.get("n") is not None:
             text += f" (n={r['n']})"
-        out.append(
-            {"label": str(r["label"])[:60], "y": i * 26, "length": length, "text": text, "text_x": length + 6}
-        )
-    return {"rows": out, "height": max(len(out) * 26, 26), "width": width + 160}
+        label = str(r["label"])
+        out.append({"label": label, "short": label if len(label) <= 26 else label[:25] + "…", "y": i * 26,
+                    "length": length, "text": text, "text_x": length + 6})
+    return {"rows": out, "height": max(len(out) * 26, 26), "width": LABEL_WIDTH + width + VALUE_WIDTH,
+            "offset": LABEL_WIDTH}
