@@ -65,3 +65,24 @@ class LinkAnswerForm(forms.Form):
             for name in self.CHANGES:
                 data[name] = None
         return data
+
+
+class IntakeAssignForm(forms.Form):
+    """Triage: the prescription a patient message asks for — one of the candidates, or any by id."""
+
+    prescription = forms.IntegerField(required=False, min_value=1)
+    other_prescription = forms.IntegerField(required=False, min_value=1, label="Or prescription id")
+    note = forms.CharField(required=False, max_length=500)
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("other_prescription") or data.get("prescription")):
+            raise forms.ValidationError("Choose a prescription.")
+        return data
+
+    def prescription_id(self) -> int:
+        return self.cleaned_data.get("other_prescription") or self.cleaned_data["prescription"]
+
+
+class IntakeDismissForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "e.g. not a refill; called back"}))

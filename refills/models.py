@@ -10,8 +10,17 @@ from simple_history.models import HistoricalRecords
 
 from pharmacy.models import Patient, Pharmacy, Prescriber, Prescription
 
-from .choices import (OPEN_STATUSES, InboundStatus, IntakeChannel, IntakeStatus, LinkStatus, ProtocolMode, RefillStatus,
-                      RequestKind, RequestSource)
+from .choices import (
+    OPEN_STATUSES,
+    InboundStatus,
+    IntakeChannel,
+    IntakeStatus,
+    LinkStatus,
+    ProtocolMode,
+    RefillStatus,
+    RequestKind,
+    RequestSource,
+)
 
 
 class ProtocolRule(models.Model):

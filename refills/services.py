@@ -135,7 +135,21 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
                   reason=f"To a pharmacist ({decision.mode} mode; {why})"[:500], fields=fields)
     if req.status == S.AUTO_APPROVED:
         _notify(req, "decision")
+    _store_triage(req)
     return req
+
+
+def _store_triage(req: RefillRequest) -> None:
+    """The request's triage summary (refills/triage.py), stored after evaluation; a failure here
+    never undoes the evaluation."""
+    from .intake import refill_request_store_triage
+
+    try:
+        req.triage_summary = refill_request_store_triage(request_id=req.pk, actor=PROTOCOL).triage_summary
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger(__name__).exception("Triage summary for refill request %s failed", req.pk)
 
 
 def PROTOCOL_USER():  # noqa: N802 — the user row behind the protocol's system actor

@@ -19,7 +19,7 @@ from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_requi
 from . import selectors, services
 from .choices import RefillStatus
 from .filters import RefillRequestFilter
-from .forms import ApproveForm, DenyForm, ForwardForm
+from .forms import ApproveForm, DenyForm, ForwardForm, IntakeAssignForm, IntakeDismissForm
 from .models import RefillRequest
 from .supply import pdc
 
@@ -140,3 +140,57 @@ def bulk_approve(request):
     for text in failed:
         messages.error(request, text)
     return redirect("refills:queue")
+
+
+# --- patient messages that need a person (issue 4 part 10) ------------------------------------------
+
+TRIAGE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN)
+
+
+@role_required(*TRIAGE_ROLES)
+def triage(request):
+    """Patient and pet-owner messages the intake could not match on its own, oldest first."""
+    from .intake import intake_triage_list
+
+    page = Paginator(intake_triage_list(), 25).get_page(request.GET.get("page"))
+    mark_phi_access(request, [m.matched_patient_id for m in page.object_list], "intake triage")
+    return render(request, "refills/triage.html", {"page": page, "dismiss_form": IntakeDismissForm()})
+
+
+def _triage_run(request, action, success):
+    try:
+        result = action()
+    except (DomainError, ValidationError, PermissionDenied) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
+        messages.error(request, text)
+        return redirect("refills:triage")
+    messages.success(request, success(result))
+    return redirect("refills:triage")
+
+
+@role_required(*TRIAGE_ROLES)
+@require_POST
+def triage_assign(request, pk: int):
+    from .intake import intake_assign
+
+    form = IntakeAssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a prescription (or enter its number).")
+        return redirect("refills:triage")
+    return _triage_run(request, lambda: intake_assign(intake_id=pk, prescription_id=form.prescription_id(),
+                                                      actor=request.user, note=form.cleaned_data["note"]),
+                       lambda req: f"Message {pk} assigned: request {req.pk} ({req.get_status_display().lower()}).")
+
+
+@role_required(*TRIAGE_ROLES)
+@require_POST
+def triage_dismiss(request, pk: int):
+    from .intake import intake_dismiss
+
+    form = IntakeDismissForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the message is dismissed.")
+        return redirect("refills:triage")
+    return _triage_run(request, lambda: intake_dismiss(intake_id=pk, actor=request.user,
+                                                       reason=form.cleaned_data["reason"]),
+                       lambda msg: f"Message {pk} dismissed.")

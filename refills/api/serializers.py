@@ -1,8 +1,12 @@
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from rest_framework import serializers
 
 from pharmacy.models import Prescription
-from refills.choices import RequestSource
-from refills.models import RefillRequest
+from refills.choices import IntakeChannel, RequestSource
+from refills.models import IntakeMessage, RefillRequest
 
 
 class RefillRequestSerializer(serializers.ModelSerializer):
@@ -39,3 +43,34 @@ class DenySerializer(serializers.Serializer):
 
 class NoteSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class IntakeInputSerializer(serializers.Serializer):
+    """A patient's or pet owner's free-text request as received."""
+
+    channel = serializers.ChoiceField(choices=IntakeChannel.choices)
+    sender = serializers.CharField(max_length=200, help_text="The sender's phone number or e-mail address.")
+    text = serializers.CharField(max_length=5000, trim_whitespace=True)
+    received_at = serializers.DateTimeField(required=False, help_text="When it arrived (default: now).")
+
+    def validate(self, attrs):
+        sender = attrs["sender"].strip()
+        if attrs["channel"] == IntakeChannel.EMAIL or "@" in sender:
+            try:
+                validate_email(sender)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"sender": "Not an e-mail address."}) from exc
+        elif len(re.sub(r"\D", "", sender)) < 7:
+            raise serializers.ValidationError({"sender": "Not a phone number (or e-mail address)."})
+        attrs["sender"] = sender
+        return attrs
+
+
+class IntakeMessageSerializer(serializers.ModelSerializer):
+    requests = RefillRequestSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = IntakeMessage
+        fields = ["id", "channel", "sender", "received_at", "status", "matched_patient", "match_confidence",
+                  "triage_reason", "match_detail", "requests"]
+        read_only_fields = fields

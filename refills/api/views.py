@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from pharmacy.access import mark_phi_access
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
+from refills import intake as intake_service
 from refills import selectors, services
 from refills.filters import RefillRequestFilter
 
@@ -23,6 +24,7 @@ class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         "read": STAFF | {INTEGRATOR, PRESCRIBER}, "write": STAFF | {INTEGRATOR},
         "approve": {PHARMACIST, ADMIN}, "deny": {PHARMACIST, ADMIN}, "forward": {PHARMACIST, ADMIN},
         "cancel": STAFF | {INTEGRATOR}, "claim": STAFF, "unclaim": STAFF,
+        "intake": STAFF | {INTEGRATOR},
     }
 
     def get_queryset(self):
@@ -47,6 +49,22 @@ class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
                                            kind=data.validated_data.get("kind"),
                                            reason=data.validated_data["note"] or "Opened through the API")
         return Response(s.RefillRequestSerializer(req).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.IntakeInputSerializer, responses={201: s.IntakeMessageSerializer})
+    @action(detail=False, methods=["post"], url_path="intake")
+    def intake(self, request):
+        """A patient's or pet owner's free-text request (SMS, e-mail, portal). Always stored (201):
+        ``status`` is ``matched`` with the opened ``requests`` and their match confidence, or
+        ``triage`` with the reason when a person has to decide."""
+        data = s.IntakeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        msg = intake_service.intake_receive(channel=v["channel"], sender=v["sender"], text=v["text"],
+                                            received_at=v.get("received_at"), actor=request.user)
+        body = s.IntakeMessageSerializer(msg).data
+        mark_phi_access(request, {r["patient"] for r in body["requests"]} | {msg.matched_patient_id},
+                        f"API intake message {msg.pk}")
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def _answer(self, req):
         req.refresh_from_db()

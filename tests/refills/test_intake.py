@@ -1,0 +1,212 @@
+"""Free-text refill requests from patients and pet owners: POST /api/v1/refill-requests/intake/ —
+brand names, dictionary synonyms, misspellings, an owner with two pets, unknown senders and
+ambiguous messages landing in triage (never dropped)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from refills.intake import Candidate, decide_intake, match_medication, words_of
+from refills.models import IntakeMessage, RefillRequest
+from tests.factories import AnimalFactory, DrugFactory, PatientFactory, PrescriptionFactory, VeterinarianFactory
+
+URL = "/api/v1/refill-requests/intake/"
+
+
+# --- pure matching ----------------------------------------------------------------------------------
+
+def cand(pid, drug, *, patient_id=1, name="John", brands=(), synonyms=(), animal=False):
+    return Candidate(prescription_id=pid, patient_id=patient_id, patient_name=name, is_animal=animal, drug_name=drug,
+                     brand_names=tuple(brands), synonyms=tuple(synonyms))
+
+
+@pytest.mark.parametrize(("text", "how", "min_score"), [
+    ("Please refill my lisinopril", "generic", 1.0),
+    ("can I get more Zestril pls", "brand", 1.0),
+    ("need a refil of lisinoprill asap", "fuzzy", 0.8),
+    ("out of my lisnopril", "fuzzy", 0.8),
+    ("refill prinivil", "synonym", 0.95),
+])
+def test_match_medication_names_brands_synonyms_and_misspellings(text, how, min_score):
+    c = cand(1, "lisinopril", brands=["Zestril"], synonyms=["prinivil"])
+    m = match_medication(words_of(text), c)
+    assert m.how == how and m.score >= min_score
+
+
+def test_everyday_words_are_not_taken_for_drugs():
+    c = cand(1, "ramipril")
+    assert match_medication(words_of("please refill my pills, thanks"), c).score == 0
+
+
+def test_two_drugs_named_open_two_requests():
+    decision = decide_intake("refill lipitor and metformn please",
+                             [cand(1, "atorvastatin", brands=["Lipitor"]), cand(2, "metformin"), cand(3, "lisinopril")])
+    assert sorted(m.prescription_id for m in decision.matches) == [1, 2]
+    assert 0.8 <= decision.confidence < 1.0  # the misspelling lowers the confidence
+
+
+def test_pet_name_picks_among_an_owners_animals_on_the_same_drug():
+    both = [cand(1, "carprofen", patient_id=10, name="Biscuit", animal=True),
+            cand(2, "carprofen", patient_id=11, name="Max", animal=True)]
+    ambiguous = decide_intake("need more carprofen", both)
+    assert ambiguous.matches == [] and "2 prescriptions" in ambiguous.reason
+    picked = decide_intake("Max needs more carprofen", both)
+    assert [m.prescription_id for m in picked.matches] == [2]
+
+
+def test_one_prescription_and_no_drug_named_goes_to_triage_with_a_suggestion():
+    decision = decide_intake("Can I get a refill?", [cand(1, "lisinopril")])
+    assert decision.matches == [] and decision.confidence == 0.5 and "one active prescription" in decision.reason
+
+
+# --- API ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def person(db):
+    today = timezone.localdate()
+    patient = PatientFactory(first_name="Ana", last_name="Silva", phone="617-555-0100", email="ana@example.com")
+    lisinopril = PrescriptionFactory(patient=patient, drug=DrugFactory(name="lisinopril", brand_names=[]),
+                                     written_date=today - timedelta(days=200))
+    statin = PrescriptionFactory(patient=patient, drug=DrugFactory(name="atorvastatin", brand_names=["Lipitor"],
+                                                                   therapeutic_class="statin", strength="20 mg"),
+                                 written_date=today - timedelta(days=200))
+    return patient, lisinopril, statin
+
+
+@pytest.fixture
+def owner(db):
+    vet = VeterinarianFactory()
+    biscuit = AnimalFactory(first_name="Biscuit", last_name="Moreno", phone="617-555-0142", email="rita@example.com")
+    max_ = AnimalFactory(first_name="Max", last_name="Moreno", species="cat", phone="617-555-0142",
+                         email="rita@example.com")
+    carprofen = DrugFactory(name="carprofen", brand_names=["Rimadyl"], therapeutic_class="nsaid", species="veterinary")
+    apoquel = DrugFactory(name="oclacitinib", brand_names=["Apoquel"], therapeutic_class="jak_inhibitor",
+                          species="veterinary")
+    return {
+        "biscuit_carprofen": PrescriptionFactory(patient=biscuit, prescriber=vet, drug=carprofen),
+        "max_apoquel": PrescriptionFactory(patient=max_, prescriber=vet, drug=apoquel),
+        "biscuit": biscuit, "max": max_, "vet": vet, "carprofen": carprofen,
+    }
+
+
+@pytest.fixture
+def api(api_client_for):
+    return api_client_for("integrator")
+
+
+def send(api, text, sender="+1 (617) 555-0100", channel="sms", **extra):
+    response = api.post(URL, {"channel": channel, "sender": sender, "text": text, **extra}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_brand_name_by_sms_opens_a_request_with_confidence_and_triage_summary(api, person):
+    patient, _, statin = person
+    body = send(api, "Hi, can I get more of my Lipitor? Thanks")
+    assert body["status"] == "matched" and body["matched_patient"] == patient.pk
+    [req] = body["requests"]
+    assert req["prescription"] == statin.pk and req["source"] == "patient" and req["match_confidence"] == "1.000"
+    summary = req["triage_summary"]
+    assert {"patient", "medication", "last_filled", "days_supply", "days_since_last_visit", "relevant_history",
+            "labs", "priority", "action_required"} <= set(summary)
+    assert summary["priority"] in ("urgent", "routine") and "atorvastatin" in summary["medication"]
+    assert summary["message"].startswith("Hi, can I get more")
+    msg = IntakeMessage.objects.get(pk=body["id"])
+    assert msg.requests.get().pk == req["id"]
+    assert RefillRequest.objects.get(pk=req["id"]).history.earliest().history_user.username == "system:patient-intake"
+
+
+def test_misspelled_drug_matches_with_lower_confidence(api, person):
+    _, lisinopril, _ = person
+    body = send(api, "need a refil of my lisinoprill", sender="6175550100")
+    [req] = body["requests"]
+    assert req["prescription"] == lisinopril.pk and 0.75 <= float(req["match_confidence"]) < 1
+
+
+def test_dictionary_brand_not_in_catalog_matches(api, person):
+    _, lisinopril, _ = person  # the drug row has no brand names; the offline dictionary knows Zestril
+    body = send(api, "Please refill Zestril", channel="email", sender="ANA@example.com")
+    assert [r["prescription"] for r in body["requests"]] == [lisinopril.pk]
+
+
+def test_owner_with_two_pets_gets_each_pets_request(api, owner):
+    first = send(api, "Biscuit is almost out of his rimadyl", sender="617.555.0142")
+    assert [r["prescription"] for r in first["requests"]] == [owner["biscuit_carprofen"].pk]
+    assert first["matched_patient"] == owner["biscuit"].pk
+    second = send(api, "and Max needs apoquel too", channel="portal", sender="rita@example.com")
+    assert [r["prescription"] for r in second["requests"]] == [owner["max_apoquel"].pk]
+    summary = second["requests"][0]["triage_summary"]
+    assert "Max" in summary["patient"] and "owner" in summary["patient"]
+
+
+def test_two_pets_on_the_same_drug_without_a_name_land_in_triage(api, owner):
+    PrescriptionFactory(patient=owner["max"], prescriber=owner["vet"], drug=owner["carprofen"])
+    body = send(api, "need more carprofen please", sender="617-555-0142")
+    assert body["status"] == "triage" and body["requests"] == []
+    assert "Biscuit" in body["triage_reason"] and "Max" in body["triage_reason"]
+    assert len(body["match_detail"]["candidates"]) == 3
+    assert not RefillRequest.objects.exists()
+
+
+def test_unknown_sender_lands_in_triage_and_is_kept(api, person):
+    body = send(api, "refill my lisinopril", sender="+1 212 555 0199")
+    assert body["status"] == "triage" and "Unknown sender" in body["triage_reason"]
+    assert IntakeMessage.objects.filter(pk=body["id"], text="refill my lisinopril").exists()
+    assert not RefillRequest.objects.exists()
+
+
+def test_drug_not_on_file_is_named_in_the_triage_reason(api, person):
+    body = send(api, "can you refill my metformin")
+    assert body["status"] == "triage" and "metformin" in body["triage_reason"]
+
+
+def test_second_message_while_a_request_is_open_opens_no_second_request(api, person):
+    send(api, "refill lipitor")
+    again = send(api, "did you get my lipitor refill?")
+    assert again["status"] == "matched" and again["requests"] == []
+    assert again["match_detail"]["already_open"] and RefillRequest.objects.count() == 1
+
+
+def test_received_at_is_kept(api, person):
+    when = (timezone.now() - timedelta(hours=5)).replace(microsecond=0)
+    body = send(api, "refill lipitor", received_at=when.isoformat())
+    assert IntakeMessage.objects.get(pk=body["id"]).received_at == when
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"channel": "fax", "sender": "6175550100", "text": "x"}, "channel"),
+    ({"channel": "sms", "sender": "hello", "text": "refill"}, "sender"),
+    ({"channel": "email", "sender": "not-an-email", "text": "refill"}, "sender"),
+    ({"channel": "sms", "sender": "6175550100", "text": ""}, "text"),
+])
+def test_invalid_input_is_400_naming_the_field(api, db, payload, field):
+    response = api.post(URL, payload, format="json")
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert not IntakeMessage.objects.exists()
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("pharmacist", True), ("technician", True), ("admin", True),
+                                               ("integrator", True), ("prescriber", False)])
+def test_intake_roles(api_client_for, person, role, allowed):
+    response = api_client_for(role).post(URL, {"channel": "sms", "sender": "6175550100", "text": "refill lipitor"},
+                                         format="json")
+    assert (response.status_code == 201) is allowed
+    assert response.status_code in (201, 403)
+
+
+def test_intake_url_is_not_taken_for_a_request_id(api, person):
+    assert api.get(URL).status_code == 405  # the intake action, not refill-requests/{pk}/
+
+
+def test_matching_failure_keeps_the_message_in_triage(api, person, monkeypatch):
+    import refills.intake as intake
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("dictionary broke")
+
+    monkeypatch.setattr(intake, "decide_intake", boom)
+    body = send(api, "refill lipitor")
+    assert body["status"] == "triage" and "RuntimeError" in body["triage_reason"]
+    assert IntakeMessage.objects.filter(pk=body["id"]).exists()
