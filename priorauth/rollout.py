@@ -11,7 +11,14 @@ from difflib import SequenceMatcher
 
 
 def auto_trace(
-    *, mode: str, has_criteria: bool, criteria_result: dict, missing: list, letter: str, has_payer: bool
+    *,
+    mode: str,
+    has_criteria: bool,
+    criteria_result: dict,
+    missing: list,
+    letter: str,
+    has_payer: bool,
+    drafter: str = "template",
 ) -> tuple[bool, list[dict]]:
     """Whether to submit automatically, with the rule trace kept on the case."""
     items = criteria_result.get("items", [])
@@ -34,6 +41,8 @@ def auto_trace(
         ),
         ("Nothing missing", not missing, "; ".join(missing)[:300] or "nothing missing"),
         ("A letter was drafted", bool(letter.strip()), f"{len(letter)} characters"),
+        # Issue 8 §4: a language model's output is always a draft for a person, never sent unread.
+        ("Letter drafted by the deterministic template", drafter == "template", f"drafter {drafter or 'none'}"),
     ]
     trace = [{"rule": name, "passed": bool(ok), "detail": detail} for name, ok, detail in rules]
     return all(t["passed"] for t in trace), trace

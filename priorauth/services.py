@@ -395,6 +395,7 @@ def pa_case_open(
                 missing=case.missing,
                 letter=case.letter,
                 has_payer=case.payer_id is not None,
+                drafter=case.drafter,
             )
             case.auto_trace = trace
             save_with_history(
@@ -697,6 +698,27 @@ def pa_case_cancel(*, case_id: int, actor: Actor, reason: str = "") -> PACase:
             summary="PA case cancelled",
             data={"reason": reason[:200]},
         )
+    return case
+
+
+@transaction.atomic
+def pa_case_set_expedited(*, case_id: int, actor: Actor, expedited: bool, reason: str = "") -> PACase:
+    """A pharmacist asks for expedited review (the prescriber attests that the standard timeframe
+    could seriously jeopardize the patient's health — 42 CFR 423.570); sets the shorter deadline
+    on submission (priorauth/deadlines.py)."""
+    require_role(actor, *DECIDE_ROLES, action="request expedited review")
+    case = _locked(case_id)
+    if case.status != S.READY_FOR_REVIEW:
+        raise TransitionNotAllowed(model="PA case", current=case.status, target="expedited")
+    if expedited and not reason.strip():
+        raise ValidationError({"reason": "Say why the standard timeframe could harm the patient."})
+    case.is_expedited = expedited
+    save_with_history(
+        case,
+        actor=actor,
+        reason=(f"Expedited review requested: {reason.strip()}" if expedited else "Standard review")[:500],
+        update_fields=["is_expedited"],
+    )
     return case
 
 

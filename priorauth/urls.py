@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/answer/", views.answer, name="answer"),
     path("<int:pk>/appeal/", views.appeal, name="appeal"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("<int:pk>/expedite/", views.expedite, name="expedite"),
     path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("<int:pk>/refresh/", views.refresh, name="refresh"),
     path("<int:pk>/attach/", views.attach, name="attach"),

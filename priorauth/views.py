@@ -171,6 +171,20 @@ def cancel(request, pk: int):
     )
 
 
+@role_required(*DECIDE)
+@require_POST
+def expedite(request, pk: int):
+    expedited = request.POST.get("expedited") == "1"
+    return _run(
+        request,
+        pk,
+        lambda: services.pa_case_set_expedited(
+            case_id=pk, actor=request.user, expedited=expedited, reason=request.POST.get("reason", "")[:300]
+        ),
+        "Expedited review requested." if expedited else "Standard review.",
+    )
+
+
 @role_required(*STAFF)
 @require_POST
 def acknowledge(request, pk: int):

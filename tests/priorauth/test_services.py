@@ -448,3 +448,30 @@ def test_poll_with_garbage_keeps_it_flagged(submitted_case, payer, settings, htt
 def test_system_actor_may_cancel(submitted_case):
     services.pa_case_cancel(case_id=submitted_case.pk, actor=system_actor("system:pa-status"))
     assert PACase.objects.get(pk=submitted_case.pk).status == "cancelled"
+
+
+def test_language_model_draft_is_never_submitted_automatically(pa_rx, make_criteria, pharmacist, settings,
+                                                               http_receiver):
+    import json
+
+    settings.RXHUB = {**settings.RXHUB, "PA_DRAFTER": {"ENABLED": True, "URL": http_receiver.url, "MODEL": "m"}}
+    http_receiver.reply(200, json.dumps({"choices": [{"message": {"content": f"Diabetes [indication:{pa_rx.pk}]."}}]}),
+                        "application/json")
+    make_criteria(rollout_mode="auto")
+    case = _open(pa_rx, pharmacist)
+    assert case.drafter == "language-model:m" and case.status == "ready_for_review"
+    assert [t["rule"] for t in case.auto_trace if not t["passed"]] == ["Letter drafted by the deterministic template"]
+
+
+def test_expedited_request_shortens_the_deadline(pa_rx, make_criteria, pharmacist, technician):
+    make_criteria()
+    case = _open(pa_rx, pharmacist)
+    with pytest.raises(PermissionDenied):
+        services.pa_case_set_expedited(case_id=case.pk, actor=technician, expedited=True, reason="x")
+    with pytest.raises(ValidationError):
+        services.pa_case_set_expedited(case_id=case.pk, actor=pharmacist, expedited=True, reason=" ")
+    services.pa_case_set_expedited(case_id=case.pk, actor=pharmacist, expedited=True,
+                                   reason="A1c 12 %, symptomatic hyperglycaemia")
+    services.pa_case_submit(case_id=case.pk, actor=pharmacist)
+    case.refresh_from_db()
+    assert case.decision_due_at == case.submitted_at + timedelta(hours=24)  # 42 CFR 423.572
