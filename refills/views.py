@@ -17,10 +17,10 @@ from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
 
 from . import selectors, services
-from .choices import RefillStatus
+from .choices import IntakeStatus, RefillStatus
 from .filters import RefillRequestFilter
 from .forms import ApproveForm, DenyForm, ForwardForm, IntakeAssignForm, IntakeDismissForm
-from .models import RefillRequest
+from .models import IntakeMessage, RefillRequest
 from .supply import pdc
 
 QUEUE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
@@ -40,6 +40,7 @@ def queue(request):
     return render(request, "refills/refill_request_queue.html", {
         "filter": filterset, "page": page, "query": query.urlencode(), "today": timezone.localdate(),
         "agreement": selectors.shadow_agreement(),
+        "triage_waiting": IntakeMessage.objects.filter(status=IntakeStatus.TRIAGE).count(),
     })
 
 

@@ -381,3 +381,34 @@ def test_integrator_lists_messages_with_answers_without_payload(api, rx):
     assert [m["status"] for m in body["results"]] == ["failed", "processed"]
     assert "payload" not in body["results"][0] and body["results"][1]["answer"].startswith("<?xml")
     assert api.get("/api/v1/ncpdp/messages/?status=failed").json()["count"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_message_posted_twice_at_once_is_processed_once(make_user):
+    import threading
+
+    from django.db import connection
+
+    from refills.inbound import ncpdp_inbound_receive
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent unique-index waits need PostgreSQL")
+    today = timezone.localdate()
+    rx = PrescriptionFactory(rx_number="RX-CONC", refills_remaining=0, written_date=today - timedelta(days=200))
+    xml = renewal_request(rx, message_id="PHM-TWIN").encode()
+    user = make_user("integrator")
+    barrier, answers = threading.Barrier(2), []
+
+    def receive():
+        barrier.wait()
+        try:
+            answers.append(ncpdp_inbound_receive(body=xml, user=user))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=receive) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(answers) == 2 and answers[0].xml == answers[1].xml
+    assert sorted(a.message.status for a in answers) == ["duplicate", "processed"]
+    assert RefillRequest.objects.filter(prescription=rx).count() == 1

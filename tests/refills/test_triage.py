@@ -182,3 +182,14 @@ def test_request_page_shows_the_triage_summary(client, pharmacist, ana):
     client.force_login(pharmacist)
     html = client.get(f"/refills/{req.pk}/").content.decode()
     assert "Action required" in html and "Patient&#x27;s message" in html and "refill please" in html
+
+
+@pytest.mark.django_db
+def test_queue_shows_triage_count_and_each_requests_action(client, pharmacist, ana):
+    patient, rx = ana
+    intake_receive(channel="sms", sender="2125550199", text="hello?", actor=pharmacist)
+    intake_receive(channel="sms", sender="6175550100", text="I ran out of lisinopril", actor=pharmacist)
+    client.force_login(pharmacist)
+    html = client.get("/refills/").content.decode()
+    assert "1</strong> patient message to triage" in html
+    assert "badge urgent" in html and "Pharmacist review" in html
