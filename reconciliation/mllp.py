@@ -24,15 +24,23 @@ MAX_FRAME_BYTES = 5_000_000
 log = logging.getLogger("reconciliation.mllp")
 
 
-def handle_frame(frame: bytes, peer: str = "") -> bytes:
-    """Store, process and acknowledge one framed message (runs in a worker thread)."""
+def handle_frame(frame: bytes, peer: str = "", process: bool = True) -> bytes:
+    """Store, process and acknowledge one framed message (runs in a worker thread).
+
+    ``process=False`` answers with an HL7 commit acknowledgment once the raw message is stored
+    (enhanced mode, v2.5.1 §2.9.3: CA stored / CR refused); processing is then left to a retry."""
     from . import services
 
     close_old_connections()
     try:
-        result = services.ingest(channel="mllp", payload=frame, content_type="application/hl7-v2",
-                                 source_name=peer)
-        ack = build_ack(frame, result.ack_code, result.error)
+        if process:
+            result = services.ingest(channel="mllp", payload=frame, content_type="application/hl7-v2",
+                                     source_name=peer)
+            ack = build_ack(frame, result.ack_code, result.error)
+        else:
+            message = services.inbound_receive(channel="mllp", payload=frame, content_type="application/hl7-v2",
+                                               source_name=peer)
+            ack = build_ack(frame, "CR" if message.status == "failed" else "CA", message.error)
     except Exception as exc:  # noqa: BLE001 — the sender always gets an answer
         log.exception("MLLP message could not be stored")
         ack = build_ack(frame, "AE", f"internal error: {type(exc).__name__}")
@@ -41,8 +49,9 @@ def handle_frame(frame: bytes, peer: str = "") -> bytes:
 
 class MLLPServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 2575, *, workers: int | None = None,
-                 idle_timeout: float | None = None):
+                 idle_timeout: float | None = None, process: bool = True):
         self.host, self.requested_port = host, port
+        self.process = process
         self.workers = workers or conf("RECON_MLLP_WORKERS")
         self.idle_timeout = idle_timeout if idle_timeout is not None else conf("RECON_MLLP_IDLE_SECONDS")
         self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mllp")
@@ -95,7 +104,7 @@ class MLLPServer:
                     frame, buffer = buffer[start + 1:end], buffer[end + 1:]
                     if buffer.startswith(CR):
                         buffer = buffer[1:]
-                    ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer)
+                    ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer, self.process)
                     writer.write(SB + ack + EB + CR)
                     await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
