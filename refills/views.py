@@ -154,7 +154,9 @@ def triage(request):
     from .intake import intake_triage_list
 
     page = Paginator(intake_triage_list(), 25).get_page(request.GET.get("page"))
-    mark_phi_access(request, [m.matched_patient_id for m in page.object_list], "intake triage")
+    shown = {m.matched_patient_id for m in page.object_list}
+    shown |= {p["id"] for m in page.object_list for p in (m.match_detail or {}).get("patients", [])}
+    mark_phi_access(request, shown, "intake triage")
     return render(request, "refills/triage.html", {"page": page, "dismiss_form": IntakeDismissForm()})
 
 

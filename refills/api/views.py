@@ -62,8 +62,8 @@ class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         msg = intake_service.intake_receive(channel=v["channel"], sender=v["sender"], text=v["text"],
                                             received_at=v.get("received_at"), actor=request.user)
         body = s.IntakeMessageSerializer(msg).data
-        mark_phi_access(request, {r["patient"] for r in body["requests"]} | {msg.matched_patient_id},
-                        f"API intake message {msg.pk}")
+        shown = {r["patient"] for r in body["requests"]} | {p["id"] for p in msg.match_detail.get("patients", [])}
+        mark_phi_access(request, shown | {msg.matched_patient_id}, f"API intake message {msg.pk}")
         return Response(body, status=status.HTTP_201_CREATED)
 
     def _answer(self, req):

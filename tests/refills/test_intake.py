@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from refills.intake import Candidate, decide_intake, match_medication, words_of
 from refills.models import IntakeMessage, RefillRequest
-from tests.factories import AnimalFactory, DrugFactory, PatientFactory, PrescriptionFactory, VeterinarianFactory
+from tests.factories import (
+    AnimalFactory,
+    DrugFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    VeterinarianFactory,
+)
 
 URL = "/api/v1/refill-requests/intake/"
 
