@@ -1,12 +1,16 @@
 """Refills end to end in Chromium: a pharmacist claims and approves a refill from the queue; a
 renewal is forwarded, the prescriber approves it with changes through the e-mailed link on a
-phone-sized screen; the pharmacy's fill message moves it to filled."""
+phone-sized screen; the pharmacy's RxFill, posted over HTTP to /api/v1/ncpdp/, moves it to filled."""
 import re
+import urllib.request
 from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
+from pharmacy.interop import ncpdp
 from pharmacy.models import OutboxMessage, Prescription
 from refills.choices import RefillStatus
 from refills.models import PrescriberLink, RefillRequest
@@ -21,14 +25,21 @@ def open_request(rx, **kwargs) -> RefillRequest:
                                         pharmacy=rx.pharmacy, prescriber=rx.prescriber, **kwargs)
 
 
-def record_rx_fill(req: RefillRequest) -> None:
-    # TODO(issue 4, inbound NCPDP): post a real RxFill to /api/v1/ncpdp/ once that endpoint lands.
-    from pharmacy.actors import system_actor
-    from refills import services
-
-    services.refill_request_record_fill(request_id=req.pk, actor=system_actor("system:inbound"),
-                                        fill_status="Dispensed", quantity=req.approved_quantity,
-                                        days_supply=req.approved_days_supply, reference="RX-E2E-1")
+def post_rx_fill(base_url: str, token: str, req: RefillRequest) -> ncpdp.ScriptMessage:
+    """The pharmacy's RxFill (Dispensed), as its system sends it: XML over HTTP to /api/v1/ncpdp/."""
+    rx, pharmacy = req.prescription, req.pharmacy
+    header = ncpdp.Header(to=ncpdp.Party("D", rx.prescriber.npi), from_=ncpdp.Party("P", pharmacy.ncpdp_id),
+                          message_id="PHM-E2E-FILL-1", relates_to_message_id=req.outbound_message_id,
+                          rx_reference_number=rx.rx_number)
+    xml = ncpdp.build_rx_fill(
+        header=header, fill_status="Dispensed", pharmacy=ncpdp.PharmacyInfo(ncpdp_id=pharmacy.ncpdp_id),
+        medication_dispensed=ncpdp.MedicationInfo(description=rx.drug.name, quantity=Decimal("180"), days_supply=90,
+                                                  last_fill_date=timezone.localdate()))
+    request = urllib.request.Request(f"{base_url}/api/v1/ncpdp/", data=xml.encode(), method="POST", headers={
+        "Content-Type": "application/xml", "Authorization": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (the live test server)
+        assert response.status == 200
+        return ncpdp.parse_message(response.read())
 
 
 def test_queue_approve_then_renewal_by_prescriber_link_then_filled(page, login, make_user, browser, live_server):
@@ -98,8 +109,10 @@ def test_queue_approve_then_renewal_by_prescriber_link_then_filled(page, login, 
     # The authorization was delivered to the pharmacy's outbox folder after the commit.
     assert renewal.status == S.SENT_TO_PHARMACY, renewal.status
 
-    # 4. The pharmacy reports the fill: the request is filled and the patient hears once.
-    record_rx_fill(renewal)
+    # 4. The pharmacy's RxFill arrives over HTTP: the request is filled and the patient hears once.
+    integrator = Token.objects.create(user=make_user("integrator"))
+    answer = post_rx_fill(live_server.url, integrator.key, renewal)
+    assert (answer.transaction, answer.status_code, answer.relates_to_message_id) == ("Status", "010", "PHM-E2E-FILL-1")
     page.goto(f"/refills/{renewal.pk}/")
     assert page.get_by_test_id("status").inner_text() == "Filled"
     renewal.refresh_from_db()
