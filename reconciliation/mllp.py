@@ -73,7 +73,7 @@ class MLLPServer:
             await self.server.serve_forever()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = "%s:%s" % (writer.get_extra_info("peername") or ("?", "?"))[:2]
+        peer = "{}:{}".format(*(writer.get_extra_info("peername") or ("?", "?"))[:2])
         loop = asyncio.get_running_loop()
         self.connections += 1
         task = asyncio.current_task()
@@ -83,7 +83,7 @@ class MLLPServer:
             while True:
                 try:
                     chunk = await asyncio.wait_for(reader.read(65536), timeout=self.idle_timeout)
-                except (asyncio.TimeoutError, ConnectionError):
+                except (TimeoutError, ConnectionError):
                     break
                 if not chunk:
                     break

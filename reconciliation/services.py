@@ -600,8 +600,9 @@ def _apply(discrepancy: Discrepancy, task: ReconciliationTask, *, actor: Actor) 
         return {"changes": [held, {"model": "prescription", "id": rx.pk, "created": True, "status": "pending"}]}
     if action == DiscrepancyAction.ADD_ALLERGY:
         ehr = discrepancy.ehr_data
-        from .compare import _class_from_substance, default_catalog
         from pharmacy.drug_classes import THERAPEUTIC_CLASSES
+
+        from .compare import _class_from_substance, default_catalog
 
         catalog = default_catalog()
         drug_class = catalog.drug_class(catalog.ingredient(ehr.get("substance", "")))

@@ -36,11 +36,14 @@ def test_fhir_bundle_accepted_and_invalid_json_names_the_problem(db, api_client_
     assert broken.status_code == 400
     outcome = json.loads(broken.content)
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["severity"] == "error"
-    wrong = client.post("/api/v1/fhir/", data=json.dumps({"resourceType": "Patient", "birthDate": 12}),
+    wrong = client.post("/api/v1/fhir/", data=json.dumps({"resourceType": "Bundle", "id": "b-bad",
+                                                         "entry": [{"resource": 5}]}),
                         content_type="application/fhir+json")
-    # Stored first, then read: a Patient with a bad element is kept and its problem reported.
-    assert wrong.status_code in (201, 400)
+    assert wrong.status_code == 400
+    assert json.loads(wrong.content)["issue"][0]["expression"] == ["Bundle.entry[0].resource"]
+    # Stored first either way: nothing is dropped, the error is kept with the message.
     assert InboundMessage.objects.count() == 3
+    assert InboundMessage.objects.get(control_id="b-bad").status == "failed"
 
 
 def test_ccda_document_creates_a_discharge_task(linked_ada, api_client_for):
