@@ -394,3 +394,18 @@ def test_two_concurrent_runs_escalate_once(forwarded):
     req.refresh_from_db()
     assert req.status == S.NEEDS_REVIEW
     assert [h.status for h in req.history.order_by("history_date", "history_id")].count(S.EXPIRED) == 1
+
+
+def test_link_page_costs_fixed_queries(client, forwarded):
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    client.get(link_path(forwarded()[2]))  # warm: session, system-actor user, audit chain head
+    for fills in (1, 8):
+        req, link, token = forwarded()
+        for _ in range(fills - 1):
+            FillFactory(prescription=req.prescription)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(link_path(token)).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
