@@ -47,7 +47,10 @@ def test_automated_workflow_leaves_no_history_row_without_an_actor(due_prescript
         written += rows.count()
         anonymous += [(model._meta.label, r.history_id, r.history_change_reason)
                       for r in rows.filter(history_user__isnull=True)]
+    unexplained = [(model._meta.label, r.history_id) for model, hmodel in history_models()
+                   for r in hmodel.objects.filter(history_id__gt=before[hmodel]) if not r.history_change_reason]
     assert written >= 3
     assert not anonymous, f"history rows without an actor: {anonymous}"
+    assert not unexplained, f"history rows without a change reason: {unexplained}"
     users = set(req.history.values_list("history_user__username", flat=True))
     assert "system:refill-detection" in users and pharmacist.username in users
