@@ -11,7 +11,7 @@ HIDDEN_FIELDS = {"updated_at", "created_at", "id"}
 
 def timeline_entries(obj, *, limit: int = 50) -> list[dict]:
     records = list(obj.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1])
-    entries = []
+    entries, related = [], []
     for index, record in enumerate(records[:limit]):
         previous = records[index + 1] if index + 1 < len(records) else None
         changes = []
@@ -21,8 +21,11 @@ def timeline_entries(obj, *, limit: int = 50) -> list[dict]:
                 if change.field in HIDDEN_FIELDS:
                     continue
                 field = obj._meta.get_field(change.field)
-                changes.append({"field": str(field.verbose_name), "old": _display(field, change.old),
-                                "new": _display(field, change.new)})
+                item = {"field": str(field.verbose_name), "old": _display(field, change.old),
+                        "new": _display(field, change.new)}
+                if field.is_relation and field.many_to_one:
+                    related.append((field, item, change.old, change.new))
+                changes.append(item)
         user = record.history_user
         entries.append({
             "when": record.history_date,
@@ -32,7 +35,25 @@ def timeline_entries(obj, *, limit: int = 50) -> list[dict]:
             "reason": record.history_change_reason or "",
             "changes": changes,
         })
+    _name_related(related)
     return entries
+
+
+def _name_related(related: list) -> None:
+    """Show a changed foreign key by name (``decided by: — → Paula Reyes``), not by id: one query
+    per related model, whatever the number of entries."""
+    wanted: dict = {}
+    for field, _item, old, new in related:
+        wanted.setdefault(field.related_model, set()).update(v for v in (old, new) if v not in (None, ""))
+    names = {}
+    for model, pks in wanted.items():
+        for pk, target in model._default_manager.in_bulk(list(pks)).items():
+            full_name = getattr(target, "get_full_name", None)
+            names[(model, pk)] = (full_name() if full_name else "") or str(target)
+    for field, item, old, new in related:
+        for key, value in (("old", old), ("new", new)):
+            if value not in (None, ""):
+                item[key] = names.get((field.related_model, value), f"#{value} (removed)")
 
 
 def _display(field, value):

@@ -31,3 +31,4 @@ def test_refill_review_page_shows_who_changed_what(client, pharmacist):
     html = client.get(f"/refills/{req.pk}/").content.decode()
     section = html[html.index(f'id="timeline-{req.pk}"'):]
     assert "Paula Reyes" in section and "<del>Needs pharmacist review</del>" in section and "<ins>Denied</ins>" in section
+    assert "decided by: <del>—</del> → <ins>Paula Reyes</ins>" in section  # a person, not an id
