@@ -27,6 +27,30 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     allowed_roles = {"read": READ_ALL, "write": STAFF_WRITE}
     ordering = ["id"]
+    # Records that are a patient's data name it here; reads then land in the PHI access log
+    # (HIPAA 45 CFR 164.312(b)); the patient comes from the row's "patient" or "prescription".
+    phi_what: str | None = None
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        if self.phi_what:
+            rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
+            mark_phi_access(request, _patient_ids(rows), f"API {self.phi_what} list")
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        if self.phi_what:
+            mark_phi_access(request, _patient_ids([response.data]), f"API {self.phi_what} {response.data.get('id')}")
+        return response
+
+
+def _patient_ids(rows) -> list[int]:
+    ids = [row.get("patient") for row in rows if row.get("patient")]
+    rx_ids = [row["prescription"] for row in rows if not row.get("patient") and row.get("prescription")]
+    if rx_ids:  # fills name their prescription: one query for the page
+        ids += list(models.Prescription.objects.filter(pk__in=rx_ids).values_list("patient_id", flat=True))
+    return ids
 
 
 class PatientViewSet(RecordViewSet):
@@ -75,6 +99,7 @@ class DrugViewSet(RecordViewSet):
 
 
 class PrescriptionViewSet(RecordViewSet):
+    phi_what = "prescription"
     serializer_class = s.PrescriptionSerializer
     queryset = models.Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").order_by("id")
     allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
@@ -82,36 +107,42 @@ class PrescriptionViewSet(RecordViewSet):
 
 
 class FillViewSet(RecordViewSet):
+    phi_what = "fill"
     serializer_class = s.FillSerializer
     queryset = models.Fill.objects.order_by("id")
     filterset_fields = ["prescription", "pharmacy", "status", "fill_date"]
 
 
 class AllergyViewSet(RecordViewSet):
+    phi_what = "allergy"
     serializer_class = s.AllergySerializer
     queryset = models.Allergy.objects.order_by("id")
     filterset_fields = ["patient", "status", "severity", "drug_class"]
 
 
 class DiagnosisViewSet(RecordViewSet):
+    phi_what = "diagnosis"
     serializer_class = s.DiagnosisSerializer
     queryset = models.Diagnosis.objects.order_by("id")
     filterset_fields = ["patient", "code", "status"]
 
 
 class CoverageViewSet(RecordViewSet):
+    phi_what = "coverage"
     serializer_class = s.CoverageSerializer
     queryset = models.Coverage.objects.order_by("id")
     filterset_fields = ["patient", "bin", "pcn", "is_active"]
 
 
 class LabResultViewSet(RecordViewSet):
+    phi_what = "lab result"
     serializer_class = s.LabResultSerializer
     queryset = models.LabResult.objects.order_by("id")
     filterset_fields = ["patient", "loinc_code", "abnormal_flag"]
 
 
 class EncounterViewSet(RecordViewSet):
+    phi_what = "encounter"
     serializer_class = s.EncounterSerializer
     queryset = models.Encounter.objects.order_by("id")
     filterset_fields = ["patient", "kind", "prescriber", "date"]

@@ -99,3 +99,20 @@ def test_patient_page_has_history_panel(client, pharmacist):
     client.force_login(pharmacist)
     html = client.get(f"/patients/{patient.pk}/").content.decode()
     assert "History of this record" in html and "New phone number" in html
+
+
+def test_api_reads_of_clinical_records_are_logged(api_client_for):
+    from tests.factories import AllergyFactory, FillFactory
+
+    fill = FillFactory()
+    patient_id = fill.prescription.patient_id
+    AllergyFactory(patient=fill.prescription.patient)
+    api = api_client_for("pharmacist")
+    for url in ("/api/v1/prescriptions/", f"/api/v1/prescriptions/{fill.prescription_id}/", "/api/v1/fills/",
+                f"/api/v1/fills/{fill.pk}/", "/api/v1/allergies/"):
+        assert api.get(url).status_code == 200, url
+    whats = set(PhiAccess.objects.filter(patient_id=patient_id).values_list("what", flat=True))
+    assert whats == {"API prescription list", f"API prescription {fill.prescription_id}", "API fill list",
+                     f"API fill {fill.pk}", "API allergy list"}
+    assert api.get("/api/v1/drugs/").status_code == 200  # not patient data: nothing logged
+    assert PhiAccess.objects.filter(what__startswith="API drug").count() == 0
