@@ -26,6 +26,7 @@ class MatchResult:
     external_id: str = ""
     candidates: list[dict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    link: EhrLink | None = None  # the EHR link that matched, when it was one
 
 
 def _fold(text: str) -> str:
@@ -78,7 +79,7 @@ def patient_match(*, data: PatientData | None, sender: str = "") -> MatchResult:
         link = EhrLink.objects.select_related("patient").filter(ehr_system=authority, external_id=ident.value).first()
         if link is not None:
             return MatchResult(outcome=MatchOutcome.EXACT, patient=link.patient, score=1.0, ehr_system=authority,
-                               external_id=ident.value, reasons=[f"EHR link {authority}:{ident.value}"])
+                               external_id=ident.value, reasons=[f"EHR link {authority}:{ident.value}"], link=link)
         by_mrn = list(Patient.objects.filter(mrn=ident.value).filter(
             Q(facility__code__iexact=authority) | Q(facility__name__iexact=authority))[:2])
         if len(by_mrn) == 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -42,6 +43,17 @@ from .models import AllergyFlag, Discrepancy, EhrLink, InboundMessage, PatientMa
 
 INBOUND = system_actor("system:inbound")
 RECONCILIATION = system_actor("system:reconciliation")
+_system_users: ContextVar[dict | None] = ContextVar("reconciliation_system_users", default=None)
+
+
+def _sys(actor: SystemActor):
+    """The user row behind a system actor, looked up once per ingest (one query saved per write)."""
+    cache = _system_users.get()
+    if cache is None:
+        return actor
+    if actor.name not in cache:
+        cache[actor.name] = actor_user(actor)
+    return cache[actor.name]
 
 # HL7 v2.5.1 message types this app processes (Ch. 3 ADT, Ch. 4 RDE/RDS/ORM/OMP, Ch. 7 ORU);
 # anything else is stored and marked unsupported, never dropped.
@@ -129,7 +141,7 @@ def inbound_receive(*, channel: str, payload: bytes | str, content_type: str = "
             return _store_duplicate(message, original)
         try:
             with transaction.atomic():
-                return save_with_history(message, actor=INBOUND, reason=f"Received over {channel}")
+                return save_with_history(message, actor=_sys(INBOUND), reason=f"Received over {channel}")
         except IntegrityError:
             # A concurrent receiver stored the same (sender, control ID) first.
             original = (InboundMessage.objects.filter(sender=sender, control_id=control_id)
@@ -143,7 +155,7 @@ def inbound_receive(*, channel: str, payload: bytes | str, content_type: str = "
 def _store_duplicate(message: InboundMessage, original: InboundMessage) -> InboundMessage:
     message.status, message.duplicate_of, message.error = InboundStatus.DUPLICATE, original, ""
     message.patient_id = original.patient_id
-    return save_with_history(message, actor=INBOUND,
+    return save_with_history(message, actor=_sys(INBOUND),
                              reason=f"Duplicate of message {original.pk} (same sender and control ID)")
 
 
@@ -155,7 +167,7 @@ def _move_message(message: InboundMessage, target: str, *, reason: str, fields: 
     if not choices.can_transition(choices.INBOUND_TRANSITIONS, message.status, target):
         raise TransitionNotAllowed(model="inbound message", current=message.status, target=target)
     message.status = target
-    save_with_history(message, actor=INBOUND, reason=reason[:500], update_fields=["status", *fields])
+    save_with_history(message, actor=_sys(INBOUND), reason=reason[:500], update_fields=["status", *fields])
 
 
 def _supported(fmt: str, records: list[ClinicalRecord]) -> str:
@@ -183,12 +195,15 @@ def inbound_process(*, message_id: int, patient: Patient | None = None) -> Inbou
     except Exception as exc:  # noqa: BLE001 — every failure is kept with its error for retry
         error = str(exc) if isinstance(exc, (ClinicalParseError, DomainError, ValidationError)) else (
             f"{type(exc).__name__}: {exc}")
+        cache = _system_users.get()
+        if cache:
+            cache.clear()  # a user row created in the rolled-back transaction is gone
         with transaction.atomic():
             message = InboundMessage.objects.select_for_update().get(pk=message_id)
             message.attempts += 1
             message.error = error[:4000]
             if message.status == InboundStatus.AWAITING_MATCH:
-                save_with_history(message, actor=INBOUND, reason=f"Processing failed: {error}"[:500],
+                save_with_history(message, actor=_sys(INBOUND), reason=f"Processing failed: {error}"[:500],
                                   update_fields=["attempts", "error"])
             else:
                 _move_message(message, InboundStatus.FAILED, reason=f"Processing failed: {error}",
@@ -221,7 +236,7 @@ def _process(message: InboundMessage, *, patient: Patient | None) -> None:
                               fields=("attempts", "error", "format", "summary"))
                 return
             target = match.patient
-            _ensure_link(target, match, actor=INBOUND)
+            _ensure_link(target, match, actor=_sys(INBOUND))
         summary["match"] = {"outcome": match.outcome if match else "chosen", "patient_id": target.pk,
                             "score": match.score if match else 1.0, "reasons": match.reasons if match else []}
         summary["lab_results"] += _store_labs(target, record, message)
@@ -247,10 +262,12 @@ def _open_match_item(message: InboundMessage, record: ClinicalRecord, match: Mat
     item.outcome, item.candidates, item.patient_data, item.status = (
         match.outcome, match.candidates, data | {"ehr_system": match.ehr_system, "external_id": match.external_id},
         MatchItemStatus.OPEN)
-    return save_with_history(item, actor=INBOUND, reason=f"Patient match needed: {match.outcome}")
+    return save_with_history(item, actor=_sys(INBOUND), reason=f"Patient match needed: {match.outcome}")
 
 
 def _ensure_link(patient: Patient, match: MatchResult, *, actor: Actor) -> EhrLink | None:
+    if match.link is not None:
+        return match.link
     if not match.external_id:
         return None
     link = EhrLink.objects.filter(ehr_system=match.ehr_system, external_id=match.external_id).first()
@@ -259,7 +276,7 @@ def _ensure_link(patient: Patient, match: MatchResult, *, actor: Actor) -> EhrLi
     user = actor_user(actor)
     return save_with_history(EhrLink(
         patient=patient, ehr_system=match.ehr_system, external_id=match.external_id,
-        linked_by=None if isinstance(actor, SystemActor) else user, match_outcome=match.outcome,
+        linked_by=user, match_outcome=match.outcome,
         match_score=round(match.score, 2)), actor=actor,
         reason=f"Linked by {match.outcome} match ({'; '.join(match.reasons)})"[:500])
 
@@ -294,7 +311,7 @@ def _store_labs(patient: Patient, record: ClinicalRecord, message: InboundMessag
         save_with_history(LabResult(
             patient=patient, loinc_code=lab.code, name=(lab.name or lab.code)[:200], value=str(lab.value)[:64],
             unit=(lab.unit or "")[:32], reference_range=(lab.reference_range or "")[:64], abnormal_flag=flag,
-            collected_at=collected, source="ehr"), actor=INBOUND, reason=f"From inbound message {message.pk}")
+            collected_at=collected, source="ehr"), actor=_sys(INBOUND), reason=f"From inbound message {message.pk}")
         created += 1
     return created
 
@@ -315,7 +332,7 @@ def _store_problems(patient: Patient, record: ClinicalRecord, message: InboundMe
                               status="resolved" if (problem.status or "").lower() in ("resolved", "inactive") else "active",
                               source="ehr")
         diagnosis.clean()
-        save_with_history(diagnosis, actor=INBOUND, reason=f"From inbound message {message.pk}")
+        save_with_history(diagnosis, actor=_sys(INBOUND), reason=f"From inbound message {message.pk}")
         created += 1
     return created
 
@@ -369,7 +386,7 @@ def _open_task(patient: Patient, record: ClinicalRecord, message: InboundMessage
                                "prescriber": str(rx.prescriber)} for rx in prescriptions],
         pharmacy_allergies=[{"id": a.pk, "substance": a.substance, "reaction": a.reaction, "status": a.status}
                             for a in allergies]),
-        actor=RECONCILIATION, reason=f"Opened from inbound message {message.pk} ({record.message_type})")
+        actor=_sys(RECONCILIATION), reason=f"Opened from inbound message {message.pk} ({record.message_type})")
     rows = [Discrepancy(task=task, kind=f.kind, priority=f.priority, action=f.action, summary=f.summary[:300],
                         suggested_action=f.suggested_action, ehr_data=facts.jsonable(f.ehr),
                         pharmacy_data=facts.jsonable(f.pharmacy) | {"reasons": f.reasons},
@@ -377,7 +394,7 @@ def _open_task(patient: Patient, record: ClinicalRecord, message: InboundMessage
             for index, f in enumerate(sorted(findings, key=lambda f: choices.PRIORITY_RANK[f.priority]))]
     from pharmacy.actors import bulk_create_recorded
 
-    bulk_create_recorded(Discrepancy, rows, actor=RECONCILIATION, reason=f"Found comparing with message {message.pk}")
+    bulk_create_recorded(Discrepancy, rows, actor=_sys(RECONCILIATION), reason=f"Found comparing with message {message.pk}")
     return task
 
 
@@ -395,6 +412,15 @@ class IngestResult:
 def ingest(*, channel: str, payload: bytes | str, content_type: str = "", sender: str = "",
            source_name: str = "") -> IngestResult:
     """Store, then process; the answer is known only after both commits (HL7 ACK after commit)."""
+    token = _system_users.set({})
+    try:
+        return _ingest(channel=channel, payload=payload, content_type=content_type, sender=sender,
+                       source_name=source_name)
+    finally:
+        _system_users.reset(token)
+
+
+def _ingest(*, channel, payload, content_type, sender, source_name) -> IngestResult:
     message = inbound_receive(channel=channel, payload=payload, content_type=content_type, sender=sender,
                               source_name=source_name)
     if message.status == InboundStatus.FAILED:  # header unreadable: stored, rejected
