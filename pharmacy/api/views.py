@@ -3,6 +3,7 @@ save; deletes are refused (records are corrected or deactivated, never erased)."
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -175,6 +176,8 @@ class ObtainTokenView(APIView):
                                                       code="invalid_credentials")]}
             )
         token, _ = Token.objects.get_or_create(user=user)
+        # A token exchange is a login: last_login, django-axes and the audit chain hear of it.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         return Response({"token": token.key}, status=status.HTTP_200_OK)
 
 

@@ -109,3 +109,17 @@ def test_refill_decision_is_an_audit_event(pharmacist):
     services.refill_request_deny(request_id=req.pk, actor=pharmacist, reason="Needs a visit first")
     event = AuditEvent.objects.get(kind="refill.denied")
     assert event.actor == pharmacist and event.patient_id == rx.patient_id
+
+
+def test_api_token_exchange_is_a_recorded_login(client, integrator):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    ok = api.post("/api/v1/auth/token/", {"username": integrator.username, "password": "test-pass-123456"},
+                  format="json")
+    assert ok.status_code == 200
+    assert AuditEvent.objects.filter(kind="login.success", actor=integrator).exists()
+    bad = api.post("/api/v1/auth/token/", {"username": integrator.username, "password": "wrong-wrong-1"},
+                   format="json")
+    assert bad.status_code == 400
+    assert AuditEvent.objects.filter(kind="login.failed", actor_label=integrator.username).exists()
