@@ -1,4 +1,5 @@
 """Read-only admin for the audit chain and the PHI access log: no add, change or delete."""
+
 from django.contrib import admin
 
 from .models import AuditEvent, PhiAccess
@@ -20,8 +21,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["sequence", "occurred_at", "kind", "actor_label", "subject_type", "subject_id", "patient_id",
-                    "ip_address", "summary"]
+    list_display = [
+        "sequence",
+        "occurred_at",
+        "kind",
+        "actor_label",
+        "subject_type",
+        "subject_id",
+        "patient_id",
+        "ip_address",
+        "summary",
+    ]
     list_filter = ["kind", "occurred_at"]
     search_fields = ["actor_label", "subject_id", "summary", "kind"]
     date_hierarchy = "occurred_at"

@@ -32,7 +32,8 @@ def canonical(event: AuditEvent) -> bytes:
         "subject_id": str(event.subject_id), "patient_id": event.patient_id, "ip_address": event.ip_address,
         "summary": event.summary, "data": event.data, "prev_hash": event.prev_hash,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8")
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -47,7 +48,8 @@ def client_ip(request) -> str | None:
 
 
 @transaction.atomic
-def record_event(*, kind: str, actor: Actor | None, subject=None, patient_id: int | None = None, summary: str = "",
+def record_event(*, kind: str, actor: Actor | None, subject=None, patient_id: int | None = None,
+                 summary: str = "",
                  data: dict | None = None, request=None, actor_name: str | None = None) -> AuditEvent:
     """Append one event. ``actor`` may be None only for events without a user (e.g. a failed
     login), in which case ``actor_name`` says who tried."""

@@ -6,6 +6,7 @@
   with who decided and when (21 CFR 1304.04 requires controlled-substance records to be readily
   retrievable; 21 CFR 1306.12/1306.22 govern the refills themselves).
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,10 @@ def _cell(value) -> str:
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:
     """[start 00:00, end+1 00:00) in the local time zone."""
-    return (timezone.make_aware(datetime.combine(start, time.min)),
-            timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)))
+    return (
+        timezone.make_aware(datetime.combine(start, time.min)),
+        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)),
+    )
 
 
 class _Echo:
@@ -47,8 +50,19 @@ def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
         yield writer.writerow([_cell(v) for v in row])
 
 
-AUDIT_HEADER = ["sequence", "occurred_at", "kind", "actor", "subject_type", "subject_id", "patient_id", "ip_address",
-                "summary", "prev_hash", "hash"]
+AUDIT_HEADER = [
+    "sequence",
+    "occurred_at",
+    "kind",
+    "actor",
+    "subject_type",
+    "subject_id",
+    "patient_id",
+    "ip_address",
+    "summary",
+    "prev_hash",
+    "hash",
+]
 
 
 def audit_event_rows(*, start: date, end: date, patient_id: int | None = None) -> Iterator[list]:
@@ -60,11 +74,31 @@ def audit_event_rows(*, start: date, end: date, patient_id: int | None = None) -
         qs = qs.filter(patient_id=patient_id)
     yield AUDIT_HEADER
     for e in qs.iterator(chunk_size=CHUNK):
-        yield [e.sequence, e.occurred_at, e.kind, e.actor_label, e.subject_type, e.subject_id, e.patient_id,
-               e.ip_address, e.summary, e.prev_hash, e.hash]
+        yield [
+            e.sequence,
+            e.occurred_at,
+            e.kind,
+            e.actor_label,
+            e.subject_type,
+            e.subject_id,
+            e.patient_id,
+            e.ip_address,
+            e.summary,
+            e.prev_hash,
+            e.hash,
+        ]
 
 
-HISTORY_HEADER = ["history_date", "model", "object_id", "action", "user", "reason", "changed_fields", "history_id"]
+HISTORY_HEADER = [
+    "history_date",
+    "model",
+    "object_id",
+    "action",
+    "user",
+    "reason",
+    "changed_fields",
+    "history_id",
+]
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 SKIP_FIELDS = {"updated_at"}
 
@@ -82,23 +116,57 @@ def history_rows(*, start: date, end: date, patient_id: int | None = None) -> It
                 continue
             qs = qs.filter(query)
         pk_name = model._meta.pk.attname
-        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in SKIP_FIELDS and f.attname != pk_name]
+        fields = [
+            f.attname
+            for f in model._meta.concrete_fields
+            if f.attname not in SKIP_FIELDS and f.attname != pk_name
+        ]
         qs = qs.select_related("history_user").order_by(pk_name, "history_date", "history_id")
         previous = None
         for record in qs.iterator(chunk_size=CHUNK):
             object_id = getattr(record, pk_name)
             changed = ""
-            if previous is not None and getattr(previous, pk_name) == object_id and record.history_type == "~":
-                changed = " ".join(f for f in fields if getattr(record, f, None) != getattr(previous, f, None))
+            if (
+                previous is not None
+                and getattr(previous, pk_name) == object_id
+                and record.history_type == "~"
+            ):
+                changed = " ".join(
+                    f for f in fields if getattr(record, f, None) != getattr(previous, f, None)
+                )
             user = record.history_user
-            yield [record.history_date, model._meta.label, object_id, ACTIONS.get(record.history_type, "?"),
-                   user.get_username() if user else "", record.history_change_reason or "", changed, record.history_id]
+            yield [
+                record.history_date,
+                model._meta.label,
+                object_id,
+                ACTIONS.get(record.history_type, "?"),
+                user.get_username() if user else "",
+                record.history_change_reason or "",
+                changed,
+                record.history_id,
+            ]
             previous = record
 
 
-CONTROLLED_HEADER = ["decided_at", "request_id", "kind", "status", "dea_schedule", "drug", "strength", "rx_number",
-                     "patient_id", "patient_mrn", "prescriber", "prescriber_dea", "decided_by", "denial_reason_code",
-                     "approved_quantity", "approved_days_supply", "approved_refills"]
+CONTROLLED_HEADER = [
+    "decided_at",
+    "request_id",
+    "kind",
+    "status",
+    "dea_schedule",
+    "drug",
+    "strength",
+    "rx_number",
+    "patient_id",
+    "patient_mrn",
+    "prescriber",
+    "prescriber_dea",
+    "decided_by",
+    "denial_reason_code",
+    "approved_quantity",
+    "approved_days_supply",
+    "approved_refills",
+]
 CONTROLLED_SCHEDULES = ("2", "3", "4", "5")
 
 
@@ -106,15 +174,36 @@ def controlled_substance_rows(*, start: date, end: date) -> Iterator[list]:
     from refills.models import RefillRequest
 
     lo, hi = day_range(start, end)
-    qs = (RefillRequest.objects.filter(prescription__dea_schedule__in=CONTROLLED_SCHEDULES, decided_at__gte=lo,
-                                       decided_at__lt=hi, decided_by__isnull=False)
-          .select_related("prescription__drug", "prescription__prescriber", "patient", "decided_by")
-          .order_by("decided_at", "id"))
+    qs = (
+        RefillRequest.objects.filter(
+            prescription__dea_schedule__in=CONTROLLED_SCHEDULES,
+            decided_at__gte=lo,
+            decided_at__lt=hi,
+            decided_by__isnull=False,
+        )
+        .select_related("prescription__drug", "prescription__prescriber", "patient", "decided_by")
+        .order_by("decided_at", "id")
+    )
     yield CONTROLLED_HEADER
     for r in qs.iterator(chunk_size=CHUNK):
         rx = r.prescription
         prescriber = rx.prescriber
-        yield [r.decided_at, r.pk, r.kind, r.status, rx.dea_schedule, rx.drug.name, rx.drug.strength,
-               getattr(rx, "rx_number", ""), r.patient_id, r.patient.mrn,
-               f"{prescriber.last_name}, {prescriber.first_name}", prescriber.dea_number, r.decided_by.get_username(),
-               r.denial_reason_code, r.approved_quantity, r.approved_days_supply, r.approved_refills]
+        yield [
+            r.decided_at,
+            r.pk,
+            r.kind,
+            r.status,
+            rx.dea_schedule,
+            rx.drug.name,
+            rx.drug.strength,
+            getattr(rx, "rx_number", ""),
+            r.patient_id,
+            r.patient.mrn,
+            f"{prescriber.last_name}, {prescriber.first_name}",
+            prescriber.dea_number,
+            r.decided_by.get_username(),
+            r.denial_reason_code,
+            r.approved_quantity,
+            r.approved_days_supply,
+            r.approved_refills,
+        ]

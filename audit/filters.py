@@ -1,4 +1,5 @@
 """Filters of the PHI access log and audit event pages."""
+
 import django_filters
 from django import forms
 
@@ -10,10 +11,12 @@ class PhiAccessFilter(django_filters.FilterSet):
     patient_id = django_filters.NumberFilter(field_name="patient_id", label="Patient ID")
     what = django_filters.CharFilter(field_name="what", lookup_expr="icontains", label="What")
     ip_address = django_filters.CharFilter(field_name="ip_address", label="IP address")
-    since = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
+    since = django_filters.DateFilter(
+        field_name="at", lookup_expr="date__gte", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = django_filters.DateFilter(
+        field_name="at", lookup_expr="date__lte", label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     class Meta:
         model = PhiAccess
@@ -24,10 +27,18 @@ class AuditEventFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter(field_name="kind", lookup_expr="istartswith", label="Kind")
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains", label="Actor")
     patient_id = django_filters.NumberFilter(field_name="patient_id", label="Patient ID")
-    since = django_filters.DateFilter(field_name="occurred_at", lookup_expr="date__gte", label="From",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(field_name="occurred_at", lookup_expr="date__lte", label="To",
-                                      widget=forms.DateInput(attrs={"type": "date"}))
+    since = django_filters.DateFilter(
+        field_name="occurred_at",
+        lookup_expr="date__gte",
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="occurred_at",
+        lookup_expr="date__lte",
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     class Meta:
         model = AuditEvent

@@ -1,5 +1,6 @@
 """Which models keep history, and how each history table relates to a patient (for per-patient
 exports and the patient page's history panel)."""
+
 from __future__ import annotations
 
 from django.apps import apps

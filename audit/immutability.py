@@ -17,6 +17,7 @@ event): inside its transaction it sets ``rxhub.retention_purge = on`` (``SET LOC
 trigger accepts for DELETE only. TRUNCATE is not a row operation and is not blocked (the test
 runner flushes with it); in production the application's database role should not own the tables.
 """
+
 from __future__ import annotations
 
 import re
@@ -69,7 +70,9 @@ def protected_models(apps) -> list:
 
     models = []
     for model in apps.get_models():
-        if (isinstance(model, type) and issubclass(model, HistoricalChanges)) or model._meta.db_table in AUDIT_TABLES:
+        if (
+            isinstance(model, type) and issubclass(model, HistoricalChanges)
+        ) or model._meta.db_table in AUDIT_TABLES:
             models.append(model)
     return models
 
@@ -84,8 +87,10 @@ def install_triggers(connection, tables: list[str] | None = None) -> list[str]:
         cursor.execute(FUNCTION_SQL)
         for table in tables:
             cursor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {quote(table)}")
-            cursor.execute(f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {quote(table)} "
-                           f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()")
+            cursor.execute(
+                f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON {quote(table)} "
+                f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
+            )
     return tables
 
 
@@ -93,8 +98,11 @@ def tables_with_trigger(connection) -> set[str]:
     if connection.vendor != "postgresql":
         return set()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                       "WHERE t.tgname = %s AND NOT t.tgisinternal", [TRIGGER])
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = %s AND NOT t.tgisinternal",
+            [TRIGGER],
+        )
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -138,7 +146,9 @@ def refuse_update(sender, instance, raw=False, **kwargs) -> None:
 
 def refuse_delete(sender, instance, **kwargs) -> None:
     if not _purging.get():
-        raise ImmutableRecordError(f"{sender._meta.label} rows are append-only; only purge_history removes them.")
+        raise ImmutableRecordError(
+            f"{sender._meta.label} rows are append-only; only purge_history removes them."
+        )
 
 
 def connect_guards() -> None:
@@ -146,5 +156,9 @@ def connect_guards() -> None:
     from django.db.models.signals import pre_delete, pre_save
 
     for model in protected_models(apps):
-        pre_save.connect(refuse_update, sender=model, dispatch_uid=f"rxhub-immutable-save-{model._meta.label}")
-        pre_delete.connect(refuse_delete, sender=model, dispatch_uid=f"rxhub-immutable-delete-{model._meta.label}")
+        pre_save.connect(
+            refuse_update, sender=model, dispatch_uid=f"rxhub-immutable-save-{model._meta.label}"
+        )
+        pre_delete.connect(
+            refuse_delete, sender=model, dispatch_uid=f"rxhub-immutable-delete-{model._meta.label}"
+        )

@@ -5,6 +5,7 @@ this middleware writes all of one request's marks with a single INSERT once the 
 produced its response, before the response leaves the server. Nothing is held in memory across
 requests, so nothing can be lost on shutdown. If the write fails, the response is not sent
 (an error is better than an unlogged disclosure)."""
+
 from __future__ import annotations
 
 from .events import client_ip
@@ -20,7 +21,12 @@ class PhiAccessMiddleware:
         entries = getattr(request, "phi_access", None)
         user = getattr(request, "user", None)
         if entries and user is not None and user.is_authenticated and response.status_code < 400:
-            phi_access_record(user=user, entries=entries, path=request.get_full_path(), method=request.method,
-                              ip=client_ip(request))
+            phi_access_record(
+                user=user,
+                entries=entries,
+                path=request.get_full_path(),
+                method=request.method,
+                ip=client_ip(request),
+            )
             request.phi_access = []
         return response

@@ -38,6 +38,9 @@ class AuditChainHead(models.Model):
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
 
+    def __str__(self) -> str:
+        return f"chain head #{self.last_sequence}"
+
 
 class PhiAccess(models.Model):
     """One patient's data shown to one user by one request (HIPAA 45 CFR 164.312(b) audit
@@ -50,7 +53,8 @@ class PhiAccess(models.Model):
     at = models.DateTimeField(db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="+")
-    username = models.CharField(max_length=150, help_text="Username at the time (kept if the user is renamed).")
+    username = models.CharField(max_length=150,
+                                help_text="Username at the time (kept if the user is renamed).")
     patient_id = models.BigIntegerField(db_index=True)
     what = models.CharField(max_length=200)
     path = models.CharField(max_length=300)

@@ -1,4 +1,5 @@
 """Reads of the audit app: log pages, timelines, the patient page's history panel."""
+
 from __future__ import annotations
 
 from django.apps import apps
@@ -45,5 +46,10 @@ def object_patient_id(obj) -> int | None:
 def patient_panels(*, patient, user) -> list[dict]:
     """The patient page's history panel: the patient record's timeline (fixed query count) and
     links to each prescription's timeline."""
-    return [{"title": "History", "template": "audit/_patient_history_panel.html",
-             "context": {"patient": patient, "entries": timeline_entries(patient, limit=20)}}]
+    return [
+        {
+            "title": "History",
+            "template": "audit/_patient_history_panel.html",
+            "context": {"patient": patient, "entries": timeline_entries(patient, limit=20)},
+        }
+    ]

@@ -1,4 +1,5 @@
 """Writes of the audit app: the PHI access log and the explicit retention purge."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -32,8 +33,18 @@ def phi_access_record(*, user, entries: list[tuple[int, str]], path: str, method
         if (patient_id, what) in seen:
             continue
         seen.add((patient_id, what))
-        rows.append(PhiAccess(at=now, user=user, username=username, patient_id=patient_id, what=what,
-                              path=path[:300], method=method[:8], ip_address=ip))
+        rows.append(
+            PhiAccess(
+                at=now,
+                user=user,
+                username=username,
+                patient_id=patient_id,
+                what=what,
+                path=path[:300],
+                method=method[:8],
+                ip_address=ip,
+            )
+        )
     PhiAccess.objects.bulk_create(rows)
     return len(rows)
 
@@ -49,8 +60,10 @@ def history_purge(*, before: date, actor: Actor, dry_run: bool = False) -> dict[
     its first links would make the rest unverifiable."""
     limit = timezone.localdate() - timedelta(days=retention_days())
     if before > limit:
-        raise RetentionNotReached(f"Refusing to purge rows newer than the retention period: the latest allowed "
-                                  f"date is {limit.isoformat()} ({retention_days()} days).")
+        raise RetentionNotReached(
+            f"Refusing to purge rows newer than the retention period: the latest allowed "
+            f"date is {limit.isoformat()} ({retention_days()} days)."
+        )
     cutoff = timezone.make_aware(datetime.combine(before, time.min))
     with transaction.atomic():
         counts: dict[str, int] = {}
@@ -61,10 +74,19 @@ def history_purge(*, before: date, actor: Actor, dry_run: bool = False) -> dict[
                 if dry_run:
                     counts[model._meta.label] = qs.count()
                 else:
-                    counts[model._meta.label] = qs._raw_delete(qs.db)  # no per-row load; guarded by the context
+                    counts[model._meta.label] = qs._raw_delete(
+                        qs.db
+                    )  # no per-row load; guarded by the context
         total = sum(counts.values())
         if not dry_run:
-            record_event(kind="history.purged", actor=actor, summary=f"Purged {total} rows older than {before}",
-                         data={"before": before.isoformat(), "retention_days": retention_days(),
-                               "counts": {k: v for k, v in counts.items() if v}})
+            record_event(
+                kind="history.purged",
+                actor=actor,
+                summary=f"Purged {total} rows older than {before}",
+                data={
+                    "before": before.isoformat(),
+                    "retention_days": retention_days(),
+                    "counts": {k: v for k, v in counts.items() if v},
+                },
+            )
     return counts

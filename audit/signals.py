@@ -4,6 +4,7 @@ changes, and every change made in the admin (protocol rules, payer criteria, dru
 
 Receivers record *that* something happened and who did it, never patient data: admin entries carry
 the model, object id and the changed field names, not the object's text."""
+
 from __future__ import annotations
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
@@ -49,13 +50,25 @@ def on_logout(sender, request, user, **kwargs):
 @receiver(user_login_failed, dispatch_uid="audit.login_failed")
 def on_login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username") or "")[:150]
-    record_event(kind="login.failed", actor=None, actor_name=username or "anonymous", request=request,
-                 summary="Failed login", data={"username": username})
+    record_event(
+        kind="login.failed",
+        actor=None,
+        actor_name=username or "anonymous",
+        request=request,
+        summary="Failed login",
+        data={"username": username},
+    )
 
 
 def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
-    record_event(kind="login.locked_out", actor=None, actor_name=str(username or "anonymous")[:150], request=request,
-                 summary="Account locked after repeated failed logins", data={"username": username or ""})
+    record_event(
+        kind="login.locked_out",
+        actor=None,
+        actor_name=str(username or "anonymous")[:150],
+        request=request,
+        summary="Account locked after repeated failed logins",
+        data={"username": username or ""},
+    )
 
 
 try:  # django-axes announces lockouts
@@ -79,11 +92,20 @@ def on_role_change(sender, instance, action, reverse, model, pk_set, **kwargs):
         users, groups = list(User.objects.filter(pk__in=pk_set or [])), [instance.name]
     else:
         users = [instance]
-        groups = sorted(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True)) if pk_set else ["(all)"]
+        groups = (
+            sorted(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
+            if pk_set
+            else ["(all)"]
+        )
     verb = {"post_add": "granted", "post_remove": "revoked", "post_clear": "revoked"}[action]
     for user in users:
-        record_event(kind=f"role.{verb}", subject=user, summary=f"Roles {verb} for {user.get_username()}: "
-                     f"{', '.join(groups)}", data={"user": user.get_username(), "roles": groups}, **_actor_kwargs())
+        record_event(
+            kind=f"role.{verb}",
+            subject=user,
+            summary=f"Roles {verb} for {user.get_username()}: {', '.join(groups)}",
+            data={"user": user.get_username(), "roles": groups},
+            **_actor_kwargs(),
+        )
 
 
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "is_active")
@@ -92,7 +114,11 @@ PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "is_active")
 @receiver(pre_save, sender=User, dispatch_uid="audit.privilege_snapshot")
 def remember_privileges(sender, instance, update_fields=None, raw=False, **kwargs):
     instance._audit_before = None
-    if raw or instance.pk is None or (update_fields is not None and not set(update_fields) & set(PRIVILEGE_FIELDS)):
+    if (
+        raw
+        or instance.pk is None
+        or (update_fields is not None and not set(update_fields) & set(PRIVILEGE_FIELDS))
+    ):
         return
     instance._audit_before = User.objects.filter(pk=instance.pk).values(*PRIVILEGE_FIELDS).first()
 
@@ -103,18 +129,28 @@ def on_privilege_change(sender, instance, created, raw=False, **kwargs):
         return
     if created:
         if instance.is_superuser or instance.is_staff:
-            record_event(kind="user.privileges_changed", subject=instance, summary=f"Created privileged user "
-                         f"{instance.get_username()}", data={f: getattr(instance, f) for f in PRIVILEGE_FIELDS},
-                         **_actor_kwargs())
+            record_event(
+                kind="user.privileges_changed",
+                subject=instance,
+                summary=f"Created privileged user {instance.get_username()}",
+                data={f: getattr(instance, f) for f in PRIVILEGE_FIELDS},
+                **_actor_kwargs(),
+            )
         return
     before = getattr(instance, "_audit_before", None)
     if not before:
         return
-    changed = {f: [before[f], getattr(instance, f)] for f in PRIVILEGE_FIELDS if before[f] != getattr(instance, f)}
+    changed = {
+        f: [before[f], getattr(instance, f)] for f in PRIVILEGE_FIELDS if before[f] != getattr(instance, f)
+    }
     if changed:
-        record_event(kind="user.privileges_changed", subject=instance,
-                     summary=f"Privileges changed for {instance.get_username()}: {', '.join(changed)}",
-                     data={"user": instance.get_username(), "changes": changed}, **_actor_kwargs())
+        record_event(
+            kind="user.privileges_changed",
+            subject=instance,
+            summary=f"Privileges changed for {instance.get_username()}: {', '.join(changed)}",
+            data={"user": instance.get_username(), "changes": changed},
+            **_actor_kwargs(),
+        )
 
 
 ADMIN_ACTIONS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
@@ -129,6 +165,10 @@ def on_admin_change(sender, instance: LogEntry, created, raw=False, **kwargs):
     model = instance.content_type.model_class() if instance.content_type_id else None
     label = model._meta.label_lower if model else "unknown"
     verb = ADMIN_ACTIONS.get(instance.action_flag, "changed")
-    record_event(kind=f"admin.{verb}", actor=instance.user, summary=f"{label} #{instance.object_id} {verb} in admin",
-                 data={"model": label, "object_id": instance.object_id, "change": instance.get_change_message()[:500]},
-                 request=_request_user()[1])
+    record_event(
+        kind=f"admin.{verb}",
+        actor=instance.user,
+        summary=f"{label} #{instance.object_id} {verb} in admin",
+        data={"model": label, "object_id": instance.object_id, "change": instance.get_change_message()[:500]},
+        request=_request_user()[1],
+    )

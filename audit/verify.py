@@ -9,6 +9,7 @@ and its predecessor's hash. So:
 * **reordered** events (sequence numbers or rows swapped) break the ``prev_hash`` link;
 * a deleted **tail** no longer reaches the chain head (``AuditChainHead``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -39,26 +40,47 @@ class ChainReport:
         return self.first_break is None
 
 
-def check_events(events: Iterable, *, head_sequence: int | None = None, head_hash: str | None = None) -> ChainReport:
+def check_events(
+    events: Iterable, *, head_sequence: int | None = None, head_hash: str | None = None
+) -> ChainReport:
     """Pure walk over events in sequence order (anything with the AuditEvent attributes)."""
     expected_sequence, expected_prev, checked = 1, GENESIS, 0
     for event in events:
         checked += 1
         if event.sequence != expected_sequence:
-            problem = (f"sequence {event.sequence} where {expected_sequence} was expected "
-                       f"({'events missing before it' if event.sequence > expected_sequence else 'duplicate or moved'})")
+            problem = (
+                f"sequence {event.sequence} where {expected_sequence} was expected "
+                f"({'events missing before it' if event.sequence > expected_sequence else 'duplicate or moved'})"  # noqa: E501
+            )
             return ChainReport(checked, expected_sequence - 1, ChainBreak(event.sequence, event.pk, problem))
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, expected_sequence - 1, ChainBreak(
-                event.sequence, event.pk, "prev_hash does not match the preceding event (deleted or reordered)"))
+            return ChainReport(
+                checked,
+                expected_sequence - 1,
+                ChainBreak(
+                    event.sequence,
+                    event.pk,
+                    "prev_hash does not match the preceding event (deleted or reordered)",
+                ),
+            )
         if compute_hash(event) != event.hash:
-            return ChainReport(checked, expected_sequence - 1, ChainBreak(
-                event.sequence, event.pk, "content does not match its hash (edited)"))
+            return ChainReport(
+                checked,
+                expected_sequence - 1,
+                ChainBreak(event.sequence, event.pk, "content does not match its hash (edited)"),
+            )
         expected_sequence, expected_prev = event.sequence + 1, event.hash
     last = expected_sequence - 1
     if head_sequence is not None and (head_sequence != last or (last and head_hash != expected_prev)):
-        return ChainReport(checked, last, ChainBreak(
-            None, None, f"chain ends at #{last} but the head records #{head_sequence} (events at the end deleted)"))
+        return ChainReport(
+            checked,
+            last,
+            ChainBreak(
+                None,
+                None,
+                f"chain ends at #{last} but the head records #{head_sequence} (events at the end deleted)",
+            ),
+        )
     return ChainReport(checked, last, None)
 
 
@@ -68,5 +90,6 @@ def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
 
     head = AuditChainHead.objects.filter(pk=1).first()
     events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size)
-    return check_events(events, head_sequence=head.last_sequence if head else 0,
-                        head_hash=head.last_hash if head else GENESIS)
+    return check_events(
+        events, head_sequence=head.last_sequence if head else 0, head_hash=head.last_hash if head else GENESIS
+    )

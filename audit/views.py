@@ -1,5 +1,6 @@
 """Audit pages (admins): PHI access log, audit events, exports; the history timeline of any
 record (staff). Thin: filter → selector → render; exports stream CSV and are audit events."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -57,22 +58,36 @@ def export_csv(request, name: str):
     title, rows, per_patient = EXPORTS[name]
     form = ExportForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-                                      content_type="text/plain")
-    start, end, patient_id = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data.get("patient")
+        return HttpResponseBadRequest(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), content_type="text/plain"
+        )
+    start, end, patient_id = (
+        form.cleaned_data["start"],
+        form.cleaned_data["end"],
+        form.cleaned_data.get("patient"),
+    )
     kwargs = {"start": start, "end": end}
     if per_patient:
         kwargs["patient_id"] = patient_id
     elif patient_id:
         return HttpResponseBadRequest("This export is not per patient.", content_type="text/plain")
     # The export is itself a security event (and, per patient, a PHI access).
-    record_event(kind=f"export.{name}", actor=request.user, patient_id=patient_id, request=request,
-                 summary=f"Exported {title} {start}..{end}" + (f" for patient {patient_id}" if patient_id else ""),
-                 data={"start": start.isoformat(), "end": end.isoformat(), "patient_id": patient_id})
+    record_event(
+        kind=f"export.{name}",
+        actor=request.user,
+        patient_id=patient_id,
+        request=request,
+        summary=f"Exported {title} {start}..{end}" + (f" for patient {patient_id}" if patient_id else ""),
+        data={"start": start.isoformat(), "end": end.isoformat(), "patient_id": patient_id},
+    )
     if patient_id:
         mark_phi_access(request, [patient_id], f"export of {title}")
-    filename = f"{name}_{start:%Y%m%d}-{end:%Y%m%d}" + (f"_patient{patient_id}" if patient_id else "") + ".csv"
-    response = StreamingHttpResponse(exports.csv_lines(rows(**kwargs)), content_type="text/csv; charset=utf-8")
+    filename = (
+        f"{name}_{start:%Y%m%d}-{end:%Y%m%d}" + (f"_patient{patient_id}" if patient_id else "") + ".csv"
+    )
+    response = StreamingHttpResponse(
+        exports.csv_lines(rows(**kwargs)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -87,5 +102,8 @@ def timeline(request, app_label: str, model_name: str, pk: int):
     patient_id = selectors.object_patient_id(obj)
     if patient_id:
         mark_phi_access(request, [patient_id], f"history of {obj._meta.verbose_name} {obj.pk}")
-    return render(request, "audit/timeline.html", {"object": obj, "model_name": obj._meta.verbose_name,
-                                                   "now": timezone.now()})
+    return render(
+        request,
+        "audit/timeline.html",
+        {"object": obj, "model_name": obj._meta.verbose_name, "now": timezone.now()},
+    )

@@ -5,6 +5,7 @@ and a patient page (1 row), timed with and without audit.middleware.PhiAccessMid
     BENCH_DATABASE_URL=postgres://rxhub:rxhub@127.0.0.1:5432/rxhub_bench_phi python bench/phi_access.py
 
 Prints the median and 90th percentile over ROUNDS requests of each kind (same process, warm)."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,15 @@ def main() -> int:
         from detection import ensure_database
 
         ensure_database(url)
-    os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "pharmacy.settings", "DJANGO_HTTPS": "0",
-                       "AXES_ENABLED": "0", "LOG_LEVEL": "ERROR"})
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "pharmacy.settings",
+            "DJANGO_HTTPS": "0",
+            "AXES_ENABLED": "0",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
     import django
 
     django.setup()
@@ -39,8 +47,9 @@ def main() -> int:
     from django.test.utils import override_settings
 
     call_command("migrate", verbosity=0)
-    from audit.models import PhiAccess
     from django.contrib.auth import get_user_model
+
+    from audit.models import PhiAccess
     from refills.models import RefillRequest
     from tests.factories import PrescriptionFactory
 
@@ -66,14 +75,21 @@ def main() -> int:
             return out
 
     print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, {ROUNDS} requests each")
-    print(f"{'page':<22}{'log rows/request':>18}{'without (ms) p50/p90':>24}{'with (ms) p50/p90':>22}{'added p50':>12}")
-    for label, path, rows in (("refill queue", "/refills/", 50), ("patient page", f"/patients/{patient_id}/", 1)):
+    print(
+        f"{'page':<22}{'log rows/request':>18}{'without (ms) p50/p90':>24}{'with (ms) p50/p90':>22}{'added p50':>12}"  # noqa: E501
+    )
+    for label, path, rows in (
+        ("refill queue", "/refills/", 50),
+        ("patient page", f"/patients/{patient_id}/", 1),
+    ):
         before = PhiAccess.objects.count()
         off, on = timed(path, without), timed(path, list(settings.MIDDLEWARE))
         written = (PhiAccess.objects.count() - before) / (ROUNDS + 1)
         p = lambda xs: (statistics.median(xs), sorted(xs)[int(len(xs) * 0.9) - 1])  # noqa: E731
         (a50, a90), (b50, b90) = p(off), p(on)
-        print(f"{label:<22}{written:>18.0f}{a50:>13.1f} / {a90:<8.1f}{b50:>11.1f} / {b90:<8.1f}{b50 - a50:>+10.1f}")
+        print(
+            f"{label:<22}{written:>18.0f}{a50:>13.1f} / {a90:<8.1f}{b50:>11.1f} / {b90:<8.1f}{b50 - a50:>+10.1f}"  # noqa: E501
+        )
         assert round(written) == rows
     return 0
 

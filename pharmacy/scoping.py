@@ -5,6 +5,7 @@ A user whose only role is prescriber sees only their own patients: requests and 
 they wrote, patients they prescribe for or are the primary prescriber of. Staff roles
 (pharmacist, technician, admin) and integrators see everything their role allows. Selectors
 call these helpers so the HTML pages and the API apply the same rule."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet

@@ -34,7 +34,9 @@ def chain(db):
     from pharmacy.actors import system_actor
 
     actor = system_actor("system:maintenance")
-    return [record_event(kind="test.event", actor=actor, summary=f"event {i}", data={"i": i}) for i in range(5)]
+    return [
+        record_event(kind="test.event", actor=actor, summary=f"event {i}", data={"i": i}) for i in range(5)
+    ]
 
 
 from tests.refills.conftest import ace_rule, due_prescription  # noqa: E402,F401  (shared refill fixtures)

@@ -1,6 +1,7 @@
 """Access control hardening: object-level rules, integrators only on the API, idle session
 expiry, lockout (see test_security_events), password strength, CSRF on every form, production
 cookies/headers, and no PHI in application logs."""
+
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # --- object-level: a prescriber sees only their own patients' requests ---------------------------
 
+
 @pytest.fixture
 def two_prescribers(db, make_user):
     from refills.models import RefillRequest
@@ -27,8 +29,10 @@ def two_prescribers(db, make_user):
     mine_dr, other_dr = PrescriberFactory(user=me), PrescriberFactory()
     mine = PrescriptionFactory(prescriber=mine_dr)
     theirs = PrescriptionFactory(prescriber=other_dr)
-    reqs = {key: RefillRequest.objects.create(prescription=rx, patient=rx.patient, status="awaiting_prescriber")
-            for key, rx in (("mine", mine), ("theirs", theirs))}
+    reqs = {
+        key: RefillRequest.objects.create(prescription=rx, patient=rx.patient, status="awaiting_prescriber")
+        for key, rx in (("mine", mine), ("theirs", theirs))
+    }
     return me, reqs
 
 
@@ -81,11 +85,15 @@ def test_pharmacist_sees_every_request(client, pharmacist, two_prescribers):
 
 # --- integrators: API only --------------------------------------------------------------------------
 
+
 def test_integrator_is_refused_on_every_html_page():
     from tests.test_security_matrix import ENDPOINTS
 
-    html = [(name, path, roles) for name, path, method, roles in ENDPOINTS
-            if method != "public" and not path.startswith("/api/")]
+    html = [
+        (name, path, roles)
+        for name, path, method, roles in ENDPOINTS
+        if method != "public" and not path.startswith("/api/")
+    ]
     assert html, "no HTML endpoints found"
     offending = [(name, path) for name, path, roles in html if roles and "integrator" in roles]
     assert not offending, f"HTML pages open to integrators: {offending}"
@@ -100,6 +108,7 @@ def test_integrator_uses_the_api_but_not_pages(client, integrator, api_client_fo
 
 
 # --- sessions -----------------------------------------------------------------------------------------
+
 
 def test_session_idles_out_after_15_minutes_by_default():
     # HIPAA 45 CFR 164.312(a)(2)(iii) automatic logoff.
@@ -134,6 +143,7 @@ def test_activity_extends_the_session(client, pharmacist):
 
 # --- passwords ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("password", ["short1!", "password12345", "123456789012345", "paula.reyes.2026"])
 def test_weak_passwords_are_refused(password):
@@ -155,6 +165,7 @@ def test_strong_password_is_accepted():
 
 
 # --- CSRF and production settings -------------------------------------------------------------------
+
 
 def test_every_post_form_carries_a_csrf_token():
     missing = []
@@ -181,19 +192,32 @@ def test_production_settings_secure_cookies_and_headers(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTEST_VERSION")}
-    env.update({"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "x" * 60, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
-    code = ("import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','pharmacy.settings');django.setup();"
-            "from django.conf import settings as s;print(s.SESSION_COOKIE_SECURE,s.CSRF_COOKIE_SECURE,s.SECURE_SSL_REDIRECT,"
-            "s.SECURE_HSTS_SECONDS>0,s.SESSION_COOKIE_HTTPONLY,s.X_FRAME_OPTIONS,s.SECURE_CONTENT_TYPE_NOSNIFF)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DJANGO_ENV": "production",
+            "DJANGO_SECRET_KEY": "x" * 60,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        }
+    )
+    code = (
+        "import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','pharmacy.settings');django.setup();"
+        "from django.conf import settings as s;"
+        "print(s.SESSION_COOKIE_SECURE,s.CSRF_COOKIE_SECURE,s.SECURE_SSL_REDIRECT,"
+        "s.SECURE_HSTS_SECONDS>0,s.SESSION_COOKIE_HTTPONLY,s.X_FRAME_OPTIONS,s.SECURE_CONTENT_TYPE_NOSNIFF)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.stdout.split() == ["True", "True", "True", "True", "True", "DENY", "True"], out.stderr
 
 
 # --- no PHI in application logs ---------------------------------------------------------------------
 
+
 @pytest.mark.django_db
-def test_no_phi_in_application_logs_of_a_full_workflow(caplog, client, pharmacist, api_client_for, due_prescription,
-                                                      ace_rule, capsys):
+def test_no_phi_in_application_logs_of_a_full_workflow(
+    caplog, client, pharmacist, api_client_for, due_prescription, ace_rule, capsys
+):
     """Seeded patients' names, dates of birth and phone numbers never reach the logs during
     detection, review, decision, dispatch, notification and API reads."""
     from refills.detection import detect_refills, evaluate_opened
@@ -207,8 +231,16 @@ def test_no_phi_in_application_logs_of_a_full_workflow(caplog, client, pharmacis
     evaluate_opened(detect_refills(today=timezone.localdate()).request_ids)
     req = due_prescription.refill_requests.get()
     client.force_login(pharmacist)
-    for url in ("/", "/refills/", f"/refills/{req.pk}/", f"/patients/{patient.pk}/", f"/patients/{other.pk}/",
-                "/patients/?q=Quackenbush", "/refills/999999/", f"/patients/{other.pk + 1000}/"):
+    for url in (
+        "/",
+        "/refills/",
+        f"/refills/{req.pk}/",
+        f"/patients/{patient.pk}/",
+        f"/patients/{other.pk}/",
+        "/patients/?q=Quackenbush",
+        "/refills/999999/",
+        f"/patients/{other.pk + 1000}/",
+    ):
         client.get(url)
     client.post(f"/refills/{req.pk}/approve/", {"note": "Approved per protocol"})
     req.refresh_from_db()
@@ -216,12 +248,20 @@ def test_no_phi_in_application_logs_of_a_full_workflow(caplog, client, pharmacis
     api = api_client_for("integrator")
     api.get("/api/v1/patients/")
     api.get(f"/api/v1/refill-requests/{req.pk}/")
-    api.post("/api/v1/patients/", {"first_name": "Zebulon", "last_name": "Quackenbush"}, format="json")  # invalid
+    api.post(
+        "/api/v1/patients/", {"first_name": "Zebulon", "last_name": "Quackenbush"}, format="json"
+    )  # invalid
     text = caplog.text + "".join(capsys.readouterr())
     assert len(caplog.records) > 0, "the workflow logs something (otherwise this test proves nothing)"
     secrets = []
     for p in (patient, other):
-        secrets += [p.first_name, p.last_name, p.birth_date.isoformat(), p.birth_date.strftime("%m/%d/%Y"),
-                    p.phone, re.sub(r"\D", "", p.phone)]
+        secrets += [
+            p.first_name,
+            p.last_name,
+            p.birth_date.isoformat(),
+            p.birth_date.strftime("%m/%d/%Y"),
+            p.phone,
+            re.sub(r"\D", "", p.phone),
+        ]
     leaked = [s for s in secrets if s and s.lower() in text.lower()]
     assert not leaked, f"PHI in logs: {leaked}"

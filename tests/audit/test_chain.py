@@ -1,4 +1,5 @@
 """Tamper-evident audit chain: verify_audit finds an edited, deleted or reordered event."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Complete history: every model of every project app keeps django-simple-history records,
 and automated work is attributed to a named system actor, never to nobody."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,11 @@ from audit.history import EXCLUDED_FROM_HISTORY, history_model, history_models, 
 
 
 def test_every_project_model_has_history():
-    missing = [m._meta.label_lower for m in project_models()
-               if history_model(m) is None and m._meta.label_lower not in EXCLUDED_FROM_HISTORY]
+    missing = [
+        m._meta.label_lower
+        for m in project_models()
+        if history_model(m) is None and m._meta.label_lower not in EXCLUDED_FROM_HISTORY
+    ]
     assert not missing, f"models without HistoricalRecords (add history = HistoricalRecords()): {missing}"
 
 
@@ -36,8 +40,10 @@ def test_automated_workflow_leaves_no_history_row_without_an_actor(due_prescript
 
     ace_rule("assist")
     # Rows written from here on (the fixtures' factory rows before are not workflow actions).
-    before = {hmodel: hmodel.objects.order_by("-history_id").values_list("history_id", flat=True).first() or 0
-              for _model, hmodel in history_models()}
+    before = {
+        hmodel: hmodel.objects.order_by("-history_id").values_list("history_id", flat=True).first() or 0
+        for _model, hmodel in history_models()
+    }
     evaluate_opened(detect_refills(today=timezone.localdate()).request_ids)
     req = due_prescription.refill_requests.get()
     services.refill_request_approve(request_id=req.pk, actor=pharmacist, note="ok")
@@ -45,10 +51,16 @@ def test_automated_workflow_leaves_no_history_row_without_an_actor(due_prescript
     for model, hmodel in history_models():
         rows = hmodel.objects.filter(history_id__gt=before[hmodel])
         written += rows.count()
-        anonymous += [(model._meta.label, r.history_id, r.history_change_reason)
-                      for r in rows.filter(history_user__isnull=True)]
-    unexplained = [(model._meta.label, r.history_id) for model, hmodel in history_models()
-                   for r in hmodel.objects.filter(history_id__gt=before[hmodel]) if not r.history_change_reason]
+        anonymous += [
+            (model._meta.label, r.history_id, r.history_change_reason)
+            for r in rows.filter(history_user__isnull=True)
+        ]
+    unexplained = [
+        (model._meta.label, r.history_id)
+        for model, hmodel in history_models()
+        for r in hmodel.objects.filter(history_id__gt=before[hmodel])
+        if not r.history_change_reason
+    ]
     assert written >= 3
     assert not anonymous, f"history rows without an actor: {anonymous}"
     assert not unexplained, f"history rows without a change reason: {unexplained}"

@@ -1,5 +1,6 @@
 """History and audit rows cannot be changed or deleted through the application, the admin, or
 (on PostgreSQL) any SQL statement; purging old rows is an explicit, audited command."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -64,17 +65,24 @@ def test_postgres_trigger_covers_every_history_and_audit_table():
 
 
 @on_postgres
-@pytest.mark.parametrize("table", ["pharmacy_historicalpatient", "refills_historicalrefillrequest",
-                                   "audit_auditevent"])
+@pytest.mark.parametrize(
+    "table", ["pharmacy_historicalpatient", "refills_historicalrefillrequest", "audit_auditevent"]
+)
 def test_postgres_refuses_update_and_delete(table, chain):
     from refills.models import RefillRequest
     from tests.factories import PrescriptionFactory
 
     rx = PrescriptionFactory()
     RefillRequest.objects.create(prescription=rx, patient=rx.patient)
-    for sql in (f'UPDATE "{table}" SET {"summary" if table == "audit_auditevent" else "history_change_reason"} = %s',
-                f'DELETE FROM "{table}"'):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    for sql in (
+        f'UPDATE "{table}" SET {"summary" if table == "audit_auditevent" else "history_change_reason"} = %s',
+        f'DELETE FROM "{table}"',
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, ["x"] if sql.startswith("UPDATE") else [])
 
 
@@ -94,7 +102,11 @@ def test_post_migrate_handler_covers_a_new_history_table():
         cursor.execute("INSERT INTO zz_historicalthing VALUES (1)")
     install_after_migrate(sender=None, using="default")
     assert "zz_historicalthing" in tables_with_trigger(connection)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("DELETE FROM zz_historicalthing")
 
 
@@ -103,8 +115,9 @@ def _age(model, field, days):
     from .conftest import behind_the_apps_back
 
     with behind_the_apps_back(model._meta.db_table) as conn, conn.cursor() as cursor:
-        cursor.execute(f'UPDATE "{model._meta.db_table}" SET "{field}" = %s',
-                       [timezone.now() - timedelta(days=days)])
+        cursor.execute(
+            f'UPDATE "{model._meta.db_table}" SET "{field}" = %s', [timezone.now() - timedelta(days=days)]
+        )
 
 
 def test_purge_refuses_dates_inside_retention(settings):
@@ -127,16 +140,21 @@ def test_purge_removes_old_rows_and_is_audited(settings, admin_user):
     settings.RXHUB = {**settings.RXHUB, "HISTORY_RETENTION_DAYS": 30}
     old, new = PatientFactory(), None
     hmodel = old.history.model
-    PhiAccess.objects.create(at=timezone.now(), user=admin_user, username="a", patient_id=old.pk, what="x",
-                             path="/", method="GET")
+    PhiAccess.objects.create(
+        at=timezone.now(), user=admin_user, username="a", patient_id=old.pk, what="x", path="/", method="GET"
+    )
     _age(hmodel, "history_date", 400)
     _age(PhiAccess, "at", 400)
     new = PatientFactory()
-    call_command("purge_history", "--before", (timezone.localdate() - timedelta(days=100)).isoformat(), "--confirm")
+    call_command(
+        "purge_history", "--before", (timezone.localdate() - timedelta(days=100)).isoformat(), "--confirm"
+    )
     assert list(hmodel.objects.values_list("id", flat=True)) == [new.pk]
     assert not PhiAccess.objects.exists()
     event = AuditEvent.objects.get(kind="history.purged")
-    assert event.data["counts"]["pharmacy.HistoricalPatient"] == 1 and event.actor_label == "system:maintenance"
+    assert (
+        event.data["counts"]["pharmacy.HistoricalPatient"] == 1 and event.actor_label == "system:maintenance"
+    )
     # Outside the purge, deletes are refused again.
     with pytest.raises(ImmutableRecordError), transaction.atomic():
         new.history.all().delete()

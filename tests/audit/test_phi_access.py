@@ -1,5 +1,6 @@
 """PHI access log: every page view and API read of a patient's data records user, patient,
 what, time and IP; written with one INSERT per request; admins filter it."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,12 @@ def test_patient_page_view_is_logged(client, pharmacist):
     assert response.status_code == 200
     entry = PhiAccess.objects.get()
     assert (entry.user, entry.patient_id, entry.what, entry.ip_address, entry.method) == (
-        pharmacist, patient.pk, "patient page", "10.1.2.3", "GET")
+        pharmacist,
+        patient.pk,
+        "patient page",
+        "10.1.2.3",
+        "GET",
+    )
     assert entry.path == f"/patients/{patient.pk}/" and entry.username == pharmacist.username
 
 
@@ -56,10 +62,30 @@ def test_denied_request_is_not_logged_as_access(client, integrator):
 def test_access_log_page_filters_and_paginates(client, admin_user, pharmacist, technician):
     from django.utils import timezone
 
-    rows = [PhiAccess(at=timezone.now(), user=pharmacist, username=pharmacist.username, patient_id=7, what="patient page",
-                      path="/patients/7/", method="GET", ip_address="10.0.0.1") for _ in range(60)]
-    rows.append(PhiAccess(at=timezone.now(), user=technician, username=technician.username, patient_id=8,
-                          what="refill request 3", path="/refills/3/", method="GET"))
+    rows = [
+        PhiAccess(
+            at=timezone.now(),
+            user=pharmacist,
+            username=pharmacist.username,
+            patient_id=7,
+            what="patient page",
+            path="/patients/7/",
+            method="GET",
+            ip_address="10.0.0.1",
+        )
+        for _ in range(60)
+    ]
+    rows.append(
+        PhiAccess(
+            at=timezone.now(),
+            user=technician,
+            username=technician.username,
+            patient_id=8,
+            what="refill request 3",
+            path="/refills/3/",
+            method="GET",
+        )
+    )
     PhiAccess.objects.bulk_create(rows)
     client.force_login(admin_user)
     page = client.get("/audit/phi-access/")
@@ -85,7 +111,9 @@ def test_timeline_page_marks_access_and_shows_diffs(client, pharmacist):
     client.force_login(pharmacist)
     html = client.get(f"/audit/history/pharmacy/prescription/{rx.pk}/").content.decode()
     assert "Dose changed by prescriber" in html and "Take 2 tablets daily" in html and "<del>" in html
-    assert PhiAccess.objects.filter(patient_id=rx.patient_id, what=f"history of prescription {rx.pk}").exists()
+    assert PhiAccess.objects.filter(
+        patient_id=rx.patient_id, what=f"history of prescription {rx.pk}"
+    ).exists()
     assert client.get("/audit/history/pharmacy/nosuchmodel/1/").status_code == 404
     assert client.get("/audit/history/audit/auditevent/1/").status_code == 404
 
@@ -108,11 +136,21 @@ def test_api_reads_of_clinical_records_are_logged(api_client_for):
     patient_id = fill.prescription.patient_id
     AllergyFactory(patient=fill.prescription.patient)
     api = api_client_for("pharmacist")
-    for url in ("/api/v1/prescriptions/", f"/api/v1/prescriptions/{fill.prescription_id}/", "/api/v1/fills/",
-                f"/api/v1/fills/{fill.pk}/", "/api/v1/allergies/"):
+    for url in (
+        "/api/v1/prescriptions/",
+        f"/api/v1/prescriptions/{fill.prescription_id}/",
+        "/api/v1/fills/",
+        f"/api/v1/fills/{fill.pk}/",
+        "/api/v1/allergies/",
+    ):
         assert api.get(url).status_code == 200, url
     whats = set(PhiAccess.objects.filter(patient_id=patient_id).values_list("what", flat=True))
-    assert whats == {"API prescription list", f"API prescription {fill.prescription_id}", "API fill list",
-                     f"API fill {fill.pk}", "API allergy list"}
+    assert whats == {
+        "API prescription list",
+        f"API prescription {fill.prescription_id}",
+        "API fill list",
+        f"API fill {fill.pk}",
+        "API allergy list",
+    }
     assert api.get("/api/v1/drugs/").status_code == 200  # not patient data: nothing logged
     assert PhiAccess.objects.filter(what__startswith="API drug").count() == 0

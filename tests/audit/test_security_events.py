@@ -1,5 +1,6 @@
 """Security events land in the chain: logins and failures, lockouts, role and privilege
 changes, admin (settings) changes and exports."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,9 @@ def _kinds():
 
 
 def test_login_and_logout_recorded(client, pharmacist):
-    response = client.post("/login/", {"username": pharmacist.username, "password": "test-pass-123456"},
-                           REMOTE_ADDR="10.9.8.7")
+    response = client.post(
+        "/login/", {"username": pharmacist.username, "password": "test-pass-123456"}, REMOTE_ADDR="10.9.8.7"
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.get(kind="login.success")
     assert event.actor == pharmacist and event.ip_address == "10.9.8.7"
@@ -57,10 +59,18 @@ def test_role_grant_and_revoke_recorded_with_the_acting_admin(client, make_user)
     target = make_user(None)
     client.force_login(admin)
     pharmacist_group = Group.objects.get(name="pharmacist")
-    response = client.post(f"/admin/auth/user/{target.pk}/change/", {
-        "username": target.username, "groups": [pharmacist_group.pk], "is_active": "on",
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01",
-        "initial-date_joined_1": "00:00:00"})
+    response = client.post(
+        f"/admin/auth/user/{target.pk}/change/",
+        {
+            "username": target.username,
+            "groups": [pharmacist_group.pk],
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     granted = AuditEvent.objects.get(kind="role.granted", subject_id=str(target.pk))
     assert granted.actor == admin and granted.data["roles"] == ["pharmacist"]
@@ -88,12 +98,28 @@ def test_settings_change_in_admin_recorded(client, make_user):
     assert change_page.status_code == 200
     form = change_page.context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None}
-    data.update({"name": "Statins", "mode": "assist", "species": "human", "therapeutic_classes": '["statin"]',
-                 "drug_names": "[]", "required_labs": "[]", "priority": 100, "max_months_since_visit": 12,
-                 "min_therapy_months": 6, "bridge_days": 30, "is_active": "on", "require_maintenance": "on",
-                 "check_allergy_conflict": "on", "check_too_soon": "on"})
+    data.update(
+        {
+            "name": "Statins",
+            "mode": "assist",
+            "species": "human",
+            "therapeutic_classes": '["statin"]',
+            "drug_names": "[]",
+            "required_labs": "[]",
+            "priority": 100,
+            "max_months_since_visit": 12,
+            "min_therapy_months": 6,
+            "bridge_days": 30,
+            "is_active": "on",
+            "require_maintenance": "on",
+            "check_allergy_conflict": "on",
+            "check_too_soon": "on",
+        }
+    )
     response = client.post(f"/admin/refills/protocolrule/{rule.pk}/change/", data)
-    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else response
+    )
     event = AuditEvent.objects.get(kind="admin.changed", data__model="refills.protocolrule")
     assert event.actor == admin and "Mode" in event.data["change"] or "mode" in event.data["change"].lower()
     assert verify_chain().ok
@@ -115,11 +141,15 @@ def test_api_token_exchange_is_a_recorded_login(client, integrator):
     from rest_framework.test import APIClient
 
     api = APIClient()
-    ok = api.post("/api/v1/auth/token/", {"username": integrator.username, "password": "test-pass-123456"},
-                  format="json")
+    ok = api.post(
+        "/api/v1/auth/token/",
+        {"username": integrator.username, "password": "test-pass-123456"},
+        format="json",
+    )
     assert ok.status_code == 200
     assert AuditEvent.objects.filter(kind="login.success", actor=integrator).exists()
-    bad = api.post("/api/v1/auth/token/", {"username": integrator.username, "password": "wrong-wrong-1"},
-                   format="json")
+    bad = api.post(
+        "/api/v1/auth/token/", {"username": integrator.username, "password": "wrong-wrong-1"}, format="json"
+    )
     assert bad.status_code == 400
     assert AuditEvent.objects.filter(kind="login.failed", actor_label=integrator.username).exists()

@@ -1,5 +1,6 @@
 """An admin opens a refill request's history timeline, then the PHI access log (where that view
 now appears), and downloads the controlled-substance report."""
+
 import csv
 import io
 
@@ -16,11 +17,20 @@ def test_admin_timeline_access_log_and_controlled_substance_report(page, login, 
 
     make_user("admin", username="audrey", is_staff=True, first_name="Audrey", last_name="Admin")
     pharmacist = make_user("pharmacist", username="paula", first_name="Paula", last_name="Reyes")
-    lorazepam = DrugFactory(name="lorazepam", strength="1 mg", therapeutic_class="benzodiazepine", dea_schedule="4")
-    rx = PrescriptionFactory(drug=lorazepam, refills_authorized=2, refills_remaining=1,
-                             patient__first_name="Ada", patient__last_name="Lovelace")
+    lorazepam = DrugFactory(
+        name="lorazepam", strength="1 mg", therapeutic_class="benzodiazepine", dea_schedule="4"
+    )
+    rx = PrescriptionFactory(
+        drug=lorazepam,
+        refills_authorized=2,
+        refills_remaining=1,
+        patient__first_name="Ada",
+        patient__last_name="Lovelace",
+    )
     req = RefillRequest.objects.create(prescription=rx, patient=rx.patient, status="needs_review")
-    services.refill_request_deny(request_id=req.pk, actor=pharmacist, reason="Early refill of a controlled drug")
+    services.refill_request_deny(
+        request_id=req.pk, actor=pharmacist, reason="Early refill of a controlled drug"
+    )
 
     login("audrey")
     page.goto(f"/refills/{req.pk}/")
@@ -45,4 +55,5 @@ def test_admin_timeline_access_log_and_controlled_substance_report(page, login, 
     assert download.suggested_filename.startswith("controlled-substances_")
     rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
     assert [(r["request_id"], r["drug"], r["dea_schedule"], r["status"], r["decided_by"]) for r in rows] == [
-        (str(req.pk), "lorazepam", "4", "denied", "paula")]
+        (str(req.pk), "lorazepam", "4", "denied", "paula")
+    ]

@@ -1,5 +1,6 @@
 """Remove history rows and PHI access entries older than a date — explicitly, never as a side
 effect. Without --confirm it only counts. The purge itself is an audit event."""
+
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,7 +23,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--before: {before!r} is not a date (YYYY-MM-DD).") from exc
         try:
-            counts = history_purge(before=cutoff, actor=system_actor("system:maintenance"), dry_run=not confirm)
+            counts = history_purge(
+                before=cutoff, actor=system_actor("system:maintenance"), dry_run=not confirm
+            )
         except DomainError as exc:
             raise CommandError(str(exc)) from exc
         for label, count in sorted(counts.items()):
@@ -30,7 +33,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label}: {count}")
         total = sum(counts.values())
         if confirm:
-            self.stdout.write(self.style.SUCCESS(f"Purged {total} rows older than {cutoff} "
-                                                 f"(retention {retention_days()} days); recorded in the audit chain."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Purged {total} rows older than {cutoff} "
+                    f"(retention {retention_days()} days); recorded in the audit chain."
+                )
+            )
         else:
-            self.stdout.write(f"Dry run: {total} rows older than {cutoff} would be purged. Add --confirm to delete.")
+            self.stdout.write(
+                f"Dry run: {total} rows older than {cutoff} would be purged. Add --confirm to delete."
+            )

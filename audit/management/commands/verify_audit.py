@@ -1,4 +1,5 @@
 """Walk the hash-chained audit trail; exit non-zero and name the first broken link."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.verify import verify_chain
@@ -10,7 +11,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = verify_chain()
         if not report.ok:
-            raise CommandError(f"Audit chain BROKEN at {report.first_break} "
-                               f"({report.checked} events read, intact up to #{report.last_sequence}).")
-        self.stdout.write(self.style.SUCCESS(
-            f"Audit chain intact: {report.checked} events, last #{report.last_sequence}."))
+            raise CommandError(
+                f"Audit chain BROKEN at {report.first_break} "
+                f"({report.checked} events read, intact up to #{report.last_sequence})."
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"Audit chain intact: {report.checked} events, last #{report.last_sequence}.")
+        )
