@@ -8,6 +8,7 @@ transaction (delivered after commit).
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1048,8 +1049,6 @@ def pa_poll_open(*, limit: int = 200) -> dict:
             }
         )
         headers = {"Accept": "application/fhir+json, application/xml"}
-        import os
-
         token = os.environ.get(endpoint.get("token_env") or "", "") if endpoint.get("token_env") else ""
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -475,3 +475,12 @@ def test_expedited_request_shortens_the_deadline(pa_rx, make_criteria, pharmacis
     services.pa_case_submit(case_id=case.pk, actor=pharmacist)
     case.refresh_from_db()
     assert case.decision_due_at == case.submitted_at + timedelta(hours=24)  # 42 CFR 423.572
+
+
+def test_only_valid_icd10_diagnoses_count_as_evidence(pa_rx, pharmacist):
+    from pharmacy.models import Diagnosis
+
+    Diagnosis.objects.create(patient=pa_rx.patient, code="E11.999", description="typo from an old import")
+    case = _open(pa_rx, pharmacist)
+    codes = [e["data"]["code"] for e in case.evidence if e["kind"] == "diagnosis"]
+    assert codes == ["E11.9"]
