@@ -1,6 +1,7 @@
 """Read-only admin for the audit chain and the PHI access log: no add, change or delete."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
 from .models import AuditEvent, PhiAccess
 
@@ -45,3 +46,16 @@ class PhiAccessAdmin(ReadOnlyAdmin):
     search_fields = ["username", "=patient_id", "what", "path"]
     date_hierarchy = "at"
     show_full_result_count = False
+
+
+# People who acted stay attributable: history rows point at them (a delete would have to rewrite
+# history_user, which the append-only rules refuse). Deactivate a user instead of deleting.
+User = get_user_model()
+if admin.site.is_registered(User):
+    base_user_admin = type(admin.site._registry[User])
+    admin.site.unregister(User)
+
+    @admin.register(User)
+    class UserAdmin(base_user_admin):
+        def has_delete_permission(self, request, obj=None):
+            return False

@@ -154,3 +154,23 @@ def test_api_reads_of_clinical_records_are_logged(api_client_for):
     }
     assert api.get("/api/v1/drugs/").status_code == 200  # not patient data: nothing logged
     assert PhiAccess.objects.filter(what__startswith="API drug").count() == 0
+
+
+def test_admin_access_log_changelist_filters(client, make_user, pharmacist):
+    from django.utils import timezone
+
+    PhiAccess.objects.create(at=timezone.now(), user=pharmacist, username=pharmacist.username, patient_id=42,
+                             what="patient page", path="/patients/42/", method="GET")
+    admin = make_user("admin", is_staff=True)
+    client.force_login(admin)
+    page = client.get("/admin/audit/phiaccess/", {"q": "42"})
+    assert page.status_code == 200 and "/patients/42/" in page.content.decode()
+    only_posts = client.get("/admin/audit/phiaccess/", {"method": "POST"}).content.decode()
+    assert "/patients/42/" not in only_posts
+
+
+def test_users_are_deactivated_not_deleted_in_admin(client, make_user, pharmacist):
+    superuser = make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    assert client.post(f"/admin/auth/user/{pharmacist.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert type(pharmacist).objects.filter(pk=pharmacist.pk).exists()
