@@ -232,9 +232,13 @@ def claim_rejection_receive(
                 )
             return rejection, True
     except IntegrityError:  # a concurrent delivery of the same claim won the race
-        existing = ClaimRejection.objects.filter(claim_reference=claim_reference).first()
-        if existing is None:
+        if not ClaimRejection.objects.filter(claim_reference=claim_reference).exists():
             raise
+        with transaction.atomic():  # count this delivery on the winner's row
+            existing = ClaimRejection.objects.select_for_update().get(claim_reference=claim_reference)
+            existing.deliveries += 1
+            save_with_history(existing, actor=actor, reason=f"Repeated delivery #{existing.deliveries}",
+                              update_fields=["deliveries"])
         return existing, False
 
 
