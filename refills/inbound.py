@@ -180,7 +180,8 @@ def _process(row: InboundNcpdpMessage, parsed: ncpdp.ScriptMessage, header: ncpd
         row = InboundNcpdpMessage.objects.select_for_update().get(pk=row.pk)
         # Claim (sender, MessageID) first: a concurrent twin blocks here, then fails.
         row.status = InboundStatus.PROCESSED
-        row.save(update_fields=["status"])
+        save_with_history(row, actor=ACTOR, reason=f"Processing {parsed.transaction} {parsed.message_id}",
+                          update_fields=["status"])
         result = handler(parsed, row)
         xml = ncpdp.build_status(header=header, code="010", description=result.summary[:70])
         _finish(row, status=InboundStatus.PROCESSED, answer=xml, http_status=200, reason=result.summary,

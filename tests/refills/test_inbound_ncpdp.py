@@ -412,3 +412,11 @@ def test_the_same_message_posted_twice_at_once_is_processed_once(make_user):
     assert len(answers) == 2 and answers[0].xml == answers[1].xml
     assert sorted(a.message.status for a in answers) == ["duplicate", "processed"]
     assert RefillRequest.objects.filter(prescription=rx).count() == 1
+
+
+def test_every_history_row_of_an_inbound_message_names_actor_and_reason(api, rx):
+    post(api, renewal_request(rx))
+    post(api, "garbage")
+    rows = InboundNcpdpMessage.history.all()
+    assert rows.count() >= 5
+    assert all(h.history_user.username == "system:ncpdp-inbound" and h.history_change_reason for h in rows)
