@@ -81,3 +81,26 @@ def test_dashboard_card(linked_ada, client, pharmacist):
     assert b"Medication reconciliation" in page.content
     [card] = [q for q in page.context["queues"] if q.key == "reconciliation"]
     assert card.count == 1 and "1 discharge" in card.detail
+
+
+def test_queue_costs_the_same_queries_at_two_sizes(linked_ada, client, pharmacist, django_assert_max_num_queries):
+    client.force_login(pharmacist)
+    services.ingest(channel="mllp", payload=a03(control_id="S-0"))
+    with django_assert_max_num_queries(14) as small:
+        client.get("/reconciliation/")
+    for n in range(1, 8):
+        services.ingest(channel="mllp", payload=a03(control_id=f"S-{n}", meds=(f"WARFARIN {n + 5}MG DAILY",)))
+    with django_assert_max_num_queries(len(small.captured_queries)) as large:
+        page = client.get("/reconciliation/")
+    assert len(page.context["page"].object_list) == 8
+    assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_match_score_weights():
+    from pharmacy.interop.clinical import PatientData
+    from reconciliation.matching import score_candidate
+
+    data = PatientData(family="Lovelace", given="ADA M", birth_date=date(1960, 1, 5), sex="F")
+    assert score_candidate(data, first_name="Ada", last_name="LOVELACE", birth_date=date(1960, 1, 5), sex="F")[0] == 1.0
+    assert score_candidate(data, first_name="Anne", last_name="Lovelace", birth_date=date(1960, 1, 5), sex="F")[0] == 0.85
+    assert score_candidate(data, first_name="Ada", last_name="Byron", birth_date=date(1960, 1, 5), sex="M")[0] == 0.6
