@@ -52,7 +52,7 @@ class LinkAnswerForm(forms.Form):
         data = super().clean()
         decision = data.get("decision")
         if decision == "deny" and not (data.get("reason") or "").strip():
-            self.add_error("reason", "Give a reason for the denial; the pharmacy and the patient are told.")
+            self.add_error("reason", "Give a reason for the denial; the pharmacy receives it (the patient is asked to call the office).")
         if decision == "approve_with_changes":
             # Only what differs from the prescription as written is a change.
             for name in self.CHANGES:
