@@ -15,4 +15,5 @@ urlpatterns = [
     path("matches/", views.match_list, name="match-list"),
     path("matches/<int:pk>/resolve/", views.match_resolve, name="match-resolve"),
     path("patients/<int:pk>/pull/", views.pull, name="pull"),
+    path("links/<int:pk>/consent/", views.link_consent, name="link-consent"),
 ]

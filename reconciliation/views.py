@@ -150,3 +150,17 @@ def match_resolve(request, pk: int):
 def pull(request, pk: int):
     _run(request, lambda: services.pull_ehr_record(patient_id=pk, actor=request.user), "EHR record pulled.")
     return redirect("patient-detail", pk=pk)
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def link_consent(request, pk: int):
+    from .models import EhrLink
+
+    link = EhrLink.objects.filter(pk=pk).first()
+    if link is None:
+        raise Http404("No such EHR link.")
+    consent = request.POST.get("consent") == "1"
+    _run(request, lambda: services.ehr_link_set_consent(link_id=pk, consent=consent, actor=request.user),
+         "Consent to exchange recorded." if consent else "Consent to exchange withdrawn.")
+    return redirect("patient-detail", pk=link.patient_id)

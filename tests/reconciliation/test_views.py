@@ -104,3 +104,16 @@ def test_match_score_weights():
     assert score_candidate(data, first_name="Ada", last_name="LOVELACE", birth_date=date(1960, 1, 5), sex="F")[0] == 1.0
     assert score_candidate(data, first_name="Anne", last_name="Lovelace", birth_date=date(1960, 1, 5), sex="F")[0] == 0.85
     assert score_candidate(data, first_name="Ada", last_name="Byron", birth_date=date(1960, 1, 5), sex="M")[0] == 0.6
+
+
+def test_consent_to_exchange_recorded_from_the_patient_page(linked_ada, client, pharmacist, technician):
+    from reconciliation.models import EhrLink
+
+    link = EhrLink.objects.get()
+    client.force_login(technician)
+    assert client.post(f"/reconciliation/links/{link.pk}/consent/", {"consent": "1"}).status_code == 403
+    client.force_login(pharmacist)
+    assert b"Record consent" in client.get(f"/patients/{linked_ada.pk}/").content
+    client.post(f"/reconciliation/links/{link.pk}/consent/", {"consent": "1"})
+    link.refresh_from_db()
+    assert link.consent_to_exchange and link.history.first().history_user == pharmacist
