@@ -56,12 +56,30 @@ def test_ack_codes_over_a_real_socket(linked_ada, monkeypatch):
                     data += sock.recv(65536)
             assert [ack_code(f) for f in data.split(b"\x1c\r") if f.strip()] == [
                 ("AA", "B-0"), ("AA", "B-1"), ("AA", "B-2")]
+            # The same message from two connections at the same moment: one processed, one duplicate.
+            import threading
+
+            answers, gate = [], threading.Barrier(2)
+
+            def send_same():
+                with MLLPClient("127.0.0.1", server.port) as c:
+                    gate.wait()
+                    answers.append(ack_code(c.send_message(a03(control_id="DUP-1"))))
+
+            senders = [threading.Thread(target=send_same) for _ in range(2)]
+            for t in senders:
+                t.start()
+            for t in senders:
+                t.join(60)
+            assert answers == [("AA", "DUP-1"), ("AA", "DUP-1")]
+            assert sorted(InboundMessage.objects.filter(control_id="DUP-1").values_list("status", flat=True)) == [
+                "duplicate", "processed"]
         finally:
             stuck.close()
     statuses = dict(InboundMessage.objects.exclude(control_id="").values_list("control_id", "status")
                     .exclude(status="duplicate"))
     assert statuses == {"M-1": "processed", "M-2": "failed", "B-0": "processed", "B-1": "processed",
-                        "B-2": "processed"}
+                        "B-2": "processed", "DUP-1": "processed"}
     assert "ZeroDivisionError" in InboundMessage.objects.get(control_id="M-2").error
     assert InboundMessage.objects.filter(status="failed", message_type="").count() == 1  # the AR one, stored
 
