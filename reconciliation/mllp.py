@@ -53,6 +53,8 @@ class MLLPServer:
         self.host, self.requested_port = host, port
         self.process = process
         self.workers = workers or conf("RECON_MLLP_WORKERS")
+        if connections["default"].vendor == "sqlite":
+            self.workers = 1  # SQLite has one writer: parallel processing would only hit "table is locked"
         self.idle_timeout = idle_timeout if idle_timeout is not None else conf("RECON_MLLP_IDLE_SECONDS")
         self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mllp")
         self.server: asyncio.base_events.Server | None = None
