@@ -5,6 +5,7 @@ import csv
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import DrugFactory, PrescriptionFactory
 
@@ -35,20 +36,24 @@ def test_admin_timeline_access_log_and_controlled_substance_report(page, login, 
     login("audrey")
     page.goto(f"/refills/{req.pk}/")
     timeline = page.get_by_role("region", name="History", exact=True)
-    assert timeline.is_visible()
-    assert timeline.get_by_text("Paula Reyes").first.is_visible()
-    assert "Denied" in timeline.inner_text()
+    expect(timeline).to_be_visible()
+    expect(timeline.get_by_text("Paula Reyes").first).to_be_visible()
+    expect(timeline).to_contain_text("Denied")
 
+    # Playwright's expect() waits for each page to arrive; plain count() would not.
     page.get_by_role("link", name="Audit").click()
-    assert page.get_by_role("heading", name="PHI access log").is_visible()
+    expect(page.get_by_role("heading", name="PHI access log")).to_be_visible()
     row = page.get_by_role("row").filter(has_text=f"refill request {req.pk}")
-    assert row.count() == 1 and "audrey" in row.inner_text()
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("audrey")
     page.get_by_label("Patient ID").fill(str(rx.patient_id))
     page.get_by_role("button", name="Filter").click()
-    assert page.get_by_role("row").filter(has_text=f"#{rx.patient_id}").count() >= 1
+    page.wait_for_url(f"**patient_id={rx.patient_id}**")
+    expect(page.get_by_role("row").filter(has_text=f"refill request {req.pk}")).to_have_count(1)
 
     page.get_by_role("link", name="Exports").click()
-    assert page.get_by_label("From").first.input_value()  # defaults to the last 30 days
+    expect(page.get_by_role("heading", name="Exports")).to_be_visible()
+    expect(page.get_by_label("From").first).not_to_have_value("")  # defaults to the last 30 days
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download controlled-substance report").click()
     download = download_info.value
