@@ -4,7 +4,8 @@ and a patient page (1 row), timed with and without audit.middleware.PhiAccessMid
     python bench/phi_access.py                  # SQLite in a temporary folder
     BENCH_DATABASE_URL=postgres://rxhub:rxhub@127.0.0.1:5432/rxhub_bench_phi python bench/phi_access.py
 
-Prints the median and 90th percentile over ROUNDS requests of each kind (same process, warm)."""
+Prints the median and 90th percentile over ROUNDS requests of each kind (same process, warm,
+with and without alternating request by request)."""
 
 from __future__ import annotations
 
@@ -62,17 +63,22 @@ def main() -> int:
     patient_id = RefillRequest.objects.first().patient_id
     without = [m for m in settings.MIDDLEWARE if m != "audit.middleware.PhiAccessMiddleware"]
 
-    def timed(path: str, middleware: list[str]) -> list[float]:
-        with override_settings(MIDDLEWARE=middleware):
-            client = Client()
-            client.force_login(user)
-            client.get(path)  # warm
-            out = []
-            for _ in range(ROUNDS):
-                start = time.perf_counter()
-                assert client.get(path).status_code == 200
-                out.append((time.perf_counter() - start) * 1000)
-            return out
+    def timed(path: str) -> tuple[list[float], list[float]]:
+        """Alternate without/with the middleware request by request, so load drift hits both."""
+        clients = {}
+        for key, middleware in (("off", without), ("on", list(settings.MIDDLEWARE))):
+            with override_settings(MIDDLEWARE=middleware):
+                clients[key] = Client()
+                clients[key].force_login(user)
+                clients[key].get(path)  # warm
+        out = {"off": [], "on": []}
+        for _ in range(ROUNDS):
+            for key, middleware in (("off", without), ("on", list(settings.MIDDLEWARE))):
+                with override_settings(MIDDLEWARE=middleware):
+                    start = time.perf_counter()
+                    assert clients[key].get(path).status_code == 200
+                    out[key].append((time.perf_counter() - start) * 1000)
+        return out["off"], out["on"]
 
     print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, {ROUNDS} requests each")
     print(
@@ -83,7 +89,7 @@ def main() -> int:
         ("patient page", f"/patients/{patient_id}/", 1),
     ):
         before = PhiAccess.objects.count()
-        off, on = timed(path, without), timed(path, list(settings.MIDDLEWARE))
+        off, on = timed(path)
         written = (PhiAccess.objects.count() - before) / (ROUNDS + 1)
         p = lambda xs: (statistics.median(xs), sorted(xs)[int(len(xs) * 0.9) - 1])  # noqa: E731
         (a50, a90), (b50, b90) = p(off), p(on)
