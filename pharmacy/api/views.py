@@ -6,14 +6,15 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import action
 from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pharmacy import filters, models, selectors
 from pharmacy.access import mark_phi_access
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
+from pharmacy.scoping import is_prescriber_only, scope_patients
 
 from . import serializers as s
 
@@ -31,6 +32,15 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     # Records that are a patient's data name it here; reads then land in the PHI access log
     # (HIPAA 45 CFR 164.312(b)); the patient comes from the row's "patient" or "prescription".
     phi_what: str | None = None
+    # How a row reaches its patient; a prescriber-only user then sees only their own patients' rows.
+    patient_path: str | None = None
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.patient_path and is_prescriber_only(self.request.user):
+            visible = scope_patients(models.Patient.objects.all(), self.request.user)
+            qs = qs.filter(**{f"{self.patient_path}__in": visible})
+        return qs
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -101,6 +111,7 @@ class DrugViewSet(RecordViewSet):
 
 class PrescriptionViewSet(RecordViewSet):
     phi_what = "prescription"
+    patient_path = "patient"
     serializer_class = s.PrescriptionSerializer
     queryset = models.Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").order_by("id")
     allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
@@ -109,6 +120,7 @@ class PrescriptionViewSet(RecordViewSet):
 
 class FillViewSet(RecordViewSet):
     phi_what = "fill"
+    patient_path = "prescription__patient"
     serializer_class = s.FillSerializer
     queryset = models.Fill.objects.order_by("id")
     filterset_fields = ["prescription", "pharmacy", "status", "fill_date"]
@@ -116,6 +128,7 @@ class FillViewSet(RecordViewSet):
 
 class AllergyViewSet(RecordViewSet):
     phi_what = "allergy"
+    patient_path = "patient"
     serializer_class = s.AllergySerializer
     queryset = models.Allergy.objects.order_by("id")
     filterset_fields = ["patient", "status", "severity", "drug_class"]
@@ -123,6 +136,7 @@ class AllergyViewSet(RecordViewSet):
 
 class DiagnosisViewSet(RecordViewSet):
     phi_what = "diagnosis"
+    patient_path = "patient"
     serializer_class = s.DiagnosisSerializer
     queryset = models.Diagnosis.objects.order_by("id")
     filterset_fields = ["patient", "code", "status"]
@@ -130,6 +144,7 @@ class DiagnosisViewSet(RecordViewSet):
 
 class CoverageViewSet(RecordViewSet):
     phi_what = "coverage"
+    patient_path = "patient"
     serializer_class = s.CoverageSerializer
     queryset = models.Coverage.objects.order_by("id")
     filterset_fields = ["patient", "bin", "pcn", "is_active"]
@@ -137,6 +152,7 @@ class CoverageViewSet(RecordViewSet):
 
 class LabResultViewSet(RecordViewSet):
     phi_what = "lab result"
+    patient_path = "patient"
     serializer_class = s.LabResultSerializer
     queryset = models.LabResult.objects.order_by("id")
     filterset_fields = ["patient", "loinc_code", "abnormal_flag"]
@@ -144,6 +160,7 @@ class LabResultViewSet(RecordViewSet):
 
 class EncounterViewSet(RecordViewSet):
     phi_what = "encounter"
+    patient_path = "patient"
     serializer_class = s.EncounterSerializer
     queryset = models.Encounter.objects.order_by("id")
     filterset_fields = ["patient", "kind", "prescriber", "date"]

@@ -66,6 +66,22 @@ def test_prescriber_sees_only_own_patients_pages_search_and_api(client, api_clie
     assert api.get(f"/api/v1/patients/{theirs.pk}/").status_code == 404
 
 
+def test_prescriber_api_clinical_records_only_for_own_patients(api_client_for, pharmacist, two_prescribers):
+    from tests.factories import AllergyFactory, FillFactory
+
+    me, reqs = two_prescribers
+    mine, theirs = reqs["mine"].prescription, reqs["theirs"].prescription
+    FillFactory(prescription=mine), FillFactory(prescription=theirs)
+    AllergyFactory(patient=mine.patient), AllergyFactory(patient=theirs.patient)
+    api = api_client_for(user=me)
+    assert {r["id"] for r in api.get("/api/v1/prescriptions/").json()["results"]} == {mine.pk}
+    assert {r["prescription"] for r in api.get("/api/v1/fills/").json()["results"]} == {mine.pk}
+    assert {r["patient"] for r in api.get("/api/v1/allergies/").json()["results"]} == {mine.patient_id}
+    assert api.get(f"/api/v1/prescriptions/{theirs.pk}/").status_code == 404
+    staff = api_client_for(user=pharmacist)
+    assert len(staff.get("/api/v1/prescriptions/").json()["results"]) == 2
+
+
 def test_scoping_helper_leaves_staff_unscoped(db, pharmacist, two_prescribers):
     from pharmacy.models import Patient
     from pharmacy.scoping import scope_patients, scope_to_prescriber
