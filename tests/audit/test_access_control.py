@@ -281,3 +281,15 @@ def test_no_phi_in_application_logs_of_a_full_workflow(
         ]
     leaked = [s for s in secrets if s and s.lower() in text.lower()]
     assert not leaked, f"PHI in logs: {leaked}"
+
+
+def test_web_server_access_log_leaves_out_query_strings_and_referrers():
+    """gunicorn's default access log line has the full request line (%(r)s) and the referrer
+    (%(f)s): a patient search ``/patients/?q=<name>`` would write a name into the log."""
+    from pharmacy.management.commands.serve import ACCESS_LOG_FORMAT
+
+    assert "%(U)s" in ACCESS_LOG_FORMAT
+    for leaky in ("%(r)s", "%(q)s", "%(f)s", "%({"):
+        assert leaky not in ACCESS_LOG_FORMAT
+    source = (ROOT / "pharmacy/management/commands/serve.py").read_text()
+    assert '"--access-logformat", ACCESS_LOG_FORMAT' in source

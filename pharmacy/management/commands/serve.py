@@ -8,6 +8,10 @@ from importlib import util
 
 from django.core.management.base import BaseCommand
 
+# Access log without query strings or referrers: a patient search (?q=<name>) must not put PHI
+# into the logs (HIPAA 45 CFR 164.312(b); see tests/audit/test_access_control.py). Paths carry ids only.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
 
 class Command(BaseCommand):
     help = "Start the web server (gunicorn) and the task cluster together; Ctrl-C stops both."
@@ -29,7 +33,8 @@ class Command(BaseCommand):
             children.append(subprocess.Popen([*manage, "mllp_listener", "--host", host, "--port", str(mllp_port)]))
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "pharmacy.wsgi:application", "--bind",
                                 f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-                                "--access-logfile", "-"], env=os.environ.copy())
+                                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT],
+                               env=os.environ.copy())
         children.append(web)
         self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)"))
         try:
