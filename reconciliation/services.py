@@ -460,7 +460,9 @@ def match_item_resolve(*, item_id: int, patient_id: int, actor: Actor) -> Patien
         item = PatientMatchItem.objects.select_for_update().select_related("inbound_message").get(pk=item_id)
         if item.status != MatchItemStatus.OPEN:
             raise TransitionNotAllowed(model="patient match", current=item.status, target=MatchItemStatus.RESOLVED)
-        patient = Patient.objects.get(pk=patient_id)
+        patient = Patient.objects.filter(pk=patient_id).first()
+        if patient is None:
+            raise DomainError(f"Patient {patient_id} does not exist.", code="not_found")
         item.status, item.resolved_patient = MatchItemStatus.RESOLVED, patient
         item.resolved_by, item.resolved_at = actor_user(actor), timezone.now()
         save_with_history(item, actor=actor, reason=f"Matched to patient {patient.pk}",
