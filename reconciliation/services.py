@@ -221,24 +221,31 @@ def _process(message: InboundMessage, *, patient: Patient | None) -> None:
         _move_message(message, InboundStatus.UNSUPPORTED, reason=why_not, fields=("attempts", "error", "format"))
         return
     summary: dict = {"records": len(records), "tasks": [], "lab_results": 0, "diagnoses": 0, "warnings": []}
+    # Match every record first: a batch waiting for a person writes nothing yet. A patient chosen by
+    # a person (or the pull's patient) stands in for the records that do not match on their own.
+    matches: list[MatchResult] = []
     for record in records:
         summary["warnings"].extend(record.warnings[:20])
-        target = patient
-        match: MatchResult | None = None
-        if target is None:
-            match = patient_match(data=record.patient, sender=record.sender or message.sender)
-            if match.patient is None:
-                _open_match_item(message, record, match)
-                summary["match"] = {"outcome": match.outcome, "reasons": match.reasons}
-                message.summary = summary
-                message.error = f"Patient not matched ({match.outcome}): a person must choose the patient."
-                _move_message(message, InboundStatus.AWAITING_MATCH, reason=message.error,
-                              fields=("attempts", "error", "format", "summary"))
-                return
+        match = patient_match(data=record.patient, sender=record.sender or message.sender)
+        if match.patient is None and patient is None:
+            _open_match_item(message, record, match)
+            summary["match"] = {"outcome": match.outcome, "reasons": match.reasons}
+            message.summary = summary
+            message.error = f"Patient not matched ({match.outcome}): a person must choose the patient."
+            _move_message(message, InboundStatus.AWAITING_MATCH, reason=message.error,
+                          fields=("attempts", "error", "format", "summary"))
+            return
+        matches.append(match)
+    target = patient
+    for record, match in zip(records, matches, strict=True):
+        if match.patient is not None:
             target = match.patient
             _ensure_link(target, match, actor=_sys(INBOUND))
-        summary["match"] = {"outcome": match.outcome if match else "chosen", "patient_id": target.pk,
-                            "score": match.score if match else 1.0, "reasons": match.reasons if match else []}
+            summary["match"] = {"outcome": match.outcome, "patient_id": target.pk, "score": match.score,
+                                "reasons": match.reasons}
+        else:
+            target = patient
+            summary["match"] = {"outcome": "chosen", "patient_id": target.pk, "score": 1.0, "reasons": []}
         summary["lab_results"] += _store_labs(target, record, message)
         summary["diagnoses"] += _store_problems(target, record, message)
         task = _open_task(target, record, message)

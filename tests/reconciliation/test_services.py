@@ -267,3 +267,24 @@ def test_pull_ehr_record_reads_three_searches_with_retries(linked_ada, pharmacis
         "/fhir/MedicationRequest", "/fhir/MedicationRequest", "/fhir/AllergyIntolerance", "/fhir/Condition"]
     task = ReconciliationTask.objects.get()
     assert task.kind == "pull" and task.discrepancies.filter(kind="new_in_ehr").exists()
+
+
+def test_batch_waiting_for_a_match_writes_nothing_until_resolved(linked_ada, technician):
+    """An FHS/BHS batch: the first message matches, the second does not; nothing is opened until a
+    person chooses the second patient, then each message goes to its own patient."""
+    from tests.factories import PatientFactory
+
+    other = PatientFactory(first_name="Grace", last_name="Hopper", birth_date=date(1956, 12, 9), sex="F")
+    batch = ("FHS|^~\\&|EPIC|GENHOSP\rBHS|^~\\&|EPIC|GENHOSP\r" + a03(control_id="BATCH-1")
+             + a03(control_id="BATCH-2", mrn="GH1", family="HOPPER", given="GRACE", birth="19561209", sex="F",
+                   meds=("LISINOPRIL 10MG DAILY",)).replace("EPIC|GENHOSP", "EPIC|OTHERHOSP")
+             + "BTS|2\rFTS|1\r")
+    PatientFactory(first_name="Grace", last_name="Hopper", birth_date=date(1956, 12, 9), sex="F")  # ambiguous
+    message = services.ingest(channel="folder", payload=batch).message
+    assert message.status == "awaiting_match"
+    assert ReconciliationTask.objects.count() == 0
+    item = PatientMatchItem.objects.get()
+    services.match_item_resolve(item_id=item.pk, patient_id=other.pk, actor=technician)
+    message.refresh_from_db()
+    assert message.status == "processed"
+    assert sorted(ReconciliationTask.objects.values_list("patient_id", flat=True)) == sorted([linked_ada.pk, other.pk])
