@@ -27,6 +27,7 @@ def patient_search(request):
     query = request.GET.get("q", "").strip()
     patients = selectors.patient_list(user=request.user, search=query) if query else Patient.objects.none()
     page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    mark_phi_access(request, [p.pk for p in page.object_list], "patient search results")
     return render(request, "pharmacy/patient_search.html", {"query": query, "page": page})
 
 

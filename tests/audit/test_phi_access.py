@@ -174,3 +174,11 @@ def test_users_are_deactivated_not_deleted_in_admin(client, make_user, pharmacis
     client.force_login(superuser)
     assert client.post(f"/admin/auth/user/{pharmacist.pk}/delete/", {"post": "yes"}).status_code == 403
     assert type(pharmacist).objects.filter(pk=pharmacist.pk).exists()
+
+
+def test_patient_search_results_are_logged(client, pharmacist):
+    found = PatientFactory(last_name="Quackenbush")
+    PatientFactory(last_name="Other")
+    client.force_login(pharmacist)
+    assert client.get("/patients/", {"q": "Quackenbush"}).status_code == 200
+    assert list(PhiAccess.objects.values_list("patient_id", "what")) == [(found.pk, "patient search results")]
