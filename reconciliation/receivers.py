@@ -18,7 +18,12 @@ def prescription_created(sender, instance, created, raw=False, **kwargs):
 
 
 def fill_recorded(sender, instance, created, raw=False, **kwargs):
-    if created and not raw:
+    """Shared with the EHR only when a person recorded the fill (issue 7: outbound after a
+    pharmacist's action only) — not fills written by a system actor or without an actor."""
+    from pharmacy.actors import is_system_user
+
+    user = getattr(instance, "_history_user", None)
+    if created and not raw and user is not None and not is_system_user(user):
         from .services import dispense_share
 
-        dispense_share(fill=instance, actor=_actor(instance))
+        dispense_share(fill=instance, actor=user)

@@ -234,13 +234,21 @@ def test_new_prescription_conflicting_with_an_allergy_is_flagged(ada, catalog_dr
     assert not ada.rx_lisinopril.allergy_flags.exists()
 
 
-def test_fill_is_shared_as_medication_dispense_only_with_consent(linked_ada):
+def test_fill_is_shared_as_medication_dispense_only_with_consent(linked_ada, pharmacist):
+    from pharmacy.actors import save_with_history, system_actor
     from tests.factories import FillFactory
 
-    FillFactory(prescription=linked_ada.rx_warfarin)
-    assert not OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()
+    def record(actor):
+        fill = FillFactory.build(prescription=linked_ada.rx_warfarin, pharmacy=linked_ada.rx_warfarin.pharmacy)
+        return save_with_history(fill, actor=actor, reason="Filled")
+
+    record(pharmacist)
+    assert not OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()  # no consent
     EhrLink.objects.update(consent_to_exchange=True)
-    fill = FillFactory(prescription=linked_ada.rx_warfarin)
+    record(system_actor("system:inbound"))  # not a person's action: not shared
+    FillFactory(prescription=linked_ada.rx_warfarin)  # no actor at all: not shared
+    assert not OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()
+    fill = record(pharmacist)
     message = OutboxMessage.objects.get(kind="fhir:MedicationDispense")
     assert f'"id": "fill-{fill.pk}"' in message.payload and "855332" in message.payload
 
