@@ -278,7 +278,10 @@ def test_two_concurrent_answers_give_one_decision(forwarded):
     [t.join() for t in threads]
     assert sorted(outcomes) == ["answered", "used"]
     req.refresh_from_db()
-    assert req.status in (S.APPROVED, S.DENIED)
+    # An approval may already have been delivered (sent_to_pharmacy) by the time we look; what
+    # matters is that exactly one decision was recorded.
+    assert req.status in (S.APPROVED, S.DENIED, S.SENT_TO_PHARMACY)
+    assert req.history.filter(status__in=[S.APPROVED, S.DENIED]).count() == 1
     assert AuditEvent.objects.filter(kind="refill.link_used").count() == 1
 
 
