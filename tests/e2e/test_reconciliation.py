@@ -30,8 +30,12 @@ def test_discharge_over_mllp_to_patient_page(page, login, make_user, linked_ada)
     assert "lisinopril" in items.nth(1).inner_text().lower()  # not on the discharge list
 
     # Keyboard: j selects the first item, n opens its note, Enter accepts.
+    # Keys pressed before the page's scripts run are lost (and an "n" inside the typed note
+    # would then move the focus mid-sentence): wait for them, and for the note to have focus.
+    page.wait_for_load_state("load")
     page.keyboard.press("j")
     page.keyboard.press("n")
+    expect(page.locator("[data-note]:focus")).to_have_count(1)
     page.keyboard.type("Continue metformin per discharge summary")
     with page.expect_navigation():
         page.keyboard.press("Enter")

@@ -1,5 +1,6 @@
 """A pharmacist logs in, sees the dashboard and opens a patient page."""
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import AllergyFactory, FillFactory, PrescriptionFactory
 
@@ -16,7 +17,9 @@ def test_login_dashboard_and_patient_page(page, login, make_user):
     assert page.get_by_role("heading", name="Today's work").is_visible()
     assert "Paula Reyes" in page.locator(".who").inner_text()
 
+    page.wait_for_load_state("load")  # the shortcut handler is attached by a deferred script
     page.keyboard.press("/")
+    expect(page.locator("#quick-q:focus")).to_have_count(1)
     page.keyboard.type("Lovelace")
     page.keyboard.press("Enter")
     page.get_by_role("link", name="Lovelace, Ada").click()
