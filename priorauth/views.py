@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
 from .charts import bars
@@ -46,6 +47,7 @@ def queue(request):
     now = timezone.now()
     rows = [(c, selectors.clock(c, now)) for c in page.object_list]
     mark_phi_access(request, [c.patient_id for c, _ in rows], "PA queue")
+    attach_allergy_flags(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

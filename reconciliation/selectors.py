@@ -48,6 +48,14 @@ def allergy_flags_for(prescription_ids) -> dict[int, list[AllergyFlag]]:
     return out
 
 
+def attach_allergy_flags(rows, *, prescription_id=lambda row: row.prescription_id) -> None:
+    """Set ``row.allergy_flags`` on each row of a queue page (one query for the page)."""
+    rows = list(rows)
+    flags = allergy_flags_for({prescription_id(row) for row in rows})
+    for row in rows:
+        row.allergy_flags = flags.get(prescription_id(row), [])
+
+
 def queue_summary(*, user) -> QueueSummary:
     stats = task_queue(user=user).aggregate(count=Count("id", distinct=True), oldest=Min("created_at"),
                                             urgent=Count("id", filter=Q(priority_rank=0), distinct=True),

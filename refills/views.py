@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
 from .choices import IntakeStatus, RefillStatus
@@ -35,6 +36,7 @@ def queue(request):
     filterset = RefillRequestFilter(data, queryset=selectors.refill_request_list(user=request.user))
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     mark_phi_access(request, [r.patient_id for r in page.object_list], "refill queue")
+    attach_allergy_flags(page.object_list)  # a new prescription conflicting with an allergy shows everywhere
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "refills/refill_request_queue.html", {
@@ -56,6 +58,7 @@ def request_detail(request, pk: int):
 
     adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
     mark_phi_access(request, [req.patient_id], f"refill request {req.pk}")
+    attach_allergy_flags([req])
     approve_initial = {}
     if req.protocol_mode == "assist" and req.protocol_suggestion == "approve":
         approve_initial["note"] = "Protocol suggestion accepted"

@@ -141,3 +141,14 @@ def test_attachment_upload(client, technician, case):
     )
     attachment = case.attachments.get()
     assert attachment.file_name == "notes.pdf" and bytes(attachment.data).startswith(b"%PDF")
+
+
+def test_queue_flags_a_prescription_that_conflicts_with_an_allergy(client, pharmacist, case):
+    from pharmacy.models import Allergy
+    from reconciliation.services import prescription_allergy_check
+
+    client.force_login(pharmacist)
+    assert 'data-testid="allergy-flag"' not in client.get("/priorauth/").content.decode()
+    Allergy.objects.create(patient=case.patient, substance=case.prescription.drug.name, severity="severe")
+    assert prescription_allergy_check(prescription=case.prescription, actor=pharmacist)
+    assert f"allergy: {case.prescription.drug.name}" in client.get("/priorauth/").content.decode()

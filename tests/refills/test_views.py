@@ -64,3 +64,18 @@ def test_pages_cost_fixed_queries(client, pharmacist, make_request, page):
             assert client.get(url).status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_allergy_conflict_of_a_new_prescription_is_flagged_in_queue_and_request_page(client, pharmacist, make_request):
+    from pharmacy.models import Allergy
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory()
+    Allergy.objects.create(patient=patient, substance="Lisinopril", reaction="angioedema", severity="severe")
+    flagged = make_request(prescription=PrescriptionFactory(patient=patient, refills_remaining=3))
+    clean = make_request()
+    client.force_login(pharmacist)
+    queue = client.get("/refills/").content.decode()
+    assert queue.count('data-testid="allergy-flag"') == 1 and "allergy: Lisinopril" in queue
+    assert "allergy:" in client.get(f"/refills/{flagged.pk}/").content.decode()
+    assert "allergy:" not in client.get(f"/refills/{clean.pk}/").content.decode()
