@@ -3,6 +3,7 @@ over HL7 v2 with changed medication lists, a C-CDA discharge summary, a failed m
 waiting for a patient match, and one task already worked by the demo pharmacist."""
 from __future__ import annotations
 
+from pharmacy.actors import save_with_history, system_actor
 from pharmacy.models import Prescription
 
 from . import services
@@ -29,9 +30,11 @@ def seed(ctx) -> None:
     for rx in Prescription.objects.filter(patient__in=humans[:60], status="active").select_related("drug"):
         by_patient.setdefault(rx.patient_id, []).append(rx)
     chosen = [p for p in humans[:60] if len(by_patient.get(p.pk, [])) >= 2][:8]
+    actor = system_actor("system:demo-seed")
     for patient in chosen:
-        EhrLink.objects.get_or_create(ehr_system=AUTHORITY, external_id=f"H{patient.pk:06d}",
-                                      defaults={"patient": patient, "consent_to_exchange": patient.pk % 2 == 0})
+        if not EhrLink.objects.filter(ehr_system=AUTHORITY, external_id=f"H{patient.pk:06d}").exists():
+            save_with_history(EhrLink(ehr_system=AUTHORITY, external_id=f"H{patient.pk:06d}", patient=patient,
+                                      consent_to_exchange=patient.pk % 2 == 0), actor=actor, reason="Demo data")
     extras = ["METFORMIN 500MG BID", "WARFARIN 5MG DAILY", "ATORVASTATIN 40MG QHS", "IBUPROFEN 400MG Q6H PRN",
               "LEVETIRACETAM 500MG BID", "OMEPRAZOLE 20MG DAILY"]
     opened = 0

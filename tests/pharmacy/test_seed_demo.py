@@ -29,6 +29,16 @@ def test_seed_demo_creates_valid_data_for_every_role():
         for row in model.objects.all()[:400]:
             row.full_clean(validate_unique=False)
     assert models.Prescription.history.filter(history_user__username="system:demo-seed").exists()
+    # Every app's demo rows say who wrote them (a user or system actor) and why.
+    from simple_history.models import registered_models
+
+    for model in registered_models.values():
+        history = model.history.all() if hasattr(model, "history") else None
+        if history is not None:
+            anonymous = history.filter(history_user__isnull=True)
+            assert not anonymous.exists(), f"{model.__name__} history rows without an actor"
+            assert not history.filter(history_change_reason__in=["", None]).exists(), f"{model.__name__} without a reason"
+    assert "Refills:" in text  # the apps' demo modules ran
     # Deterministic: the second run is refused rather than duplicating.
     with pytest.raises(Exception, match="already present"):
         call_command("seed_demo", stdout=io.StringIO())
