@@ -33,7 +33,8 @@ class Command(BaseCommand):
             children.append(subprocess.Popen([*manage, "mllp_listener", "--host", host, "--port", str(mllp_port)]))
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "pharmacy.wsgi:application", "--bind",
                                 f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-                                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT],
+                                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                                "--logger-class", "pharmacy.log_redaction.RedactingLogger"],
                                env=os.environ.copy())
         children.append(web)
         self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)"))
