@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from pharmacy.dashboard import QueueSummary
 from pharmacy.roles import PRESCRIBER, user_roles
+from pharmacy.scoping import scope_to_prescriber
 
 from .choices import DECIDED_STATUSES, OPEN_STATUSES, WORK_STATUSES, CaseStatus
 from .deadlines import case_clock
@@ -80,7 +81,8 @@ def queue_summary(*, user) -> QueueSummary:
 
 
 def patient_panels(*, patient, user) -> list[dict]:
-    cases = list(PACase.objects.filter(patient=patient).select_related("drug").order_by("-created_at")[:10])
+    cases = list(scope_to_prescriber(PACase.objects.filter(patient=patient), user)  # own cases for a prescriber
+                 .select_related("drug").order_by("-created_at")[:10])
     return [
         {
             "title": "Prior authorizations",

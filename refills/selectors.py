@@ -8,6 +8,7 @@ from django.utils import timezone
 from pharmacy.dashboard import QueueSummary
 from pharmacy.models import Fill
 from pharmacy.roles import PRESCRIBER, user_roles
+from pharmacy.scoping import scope_to_prescriber
 
 from .choices import OPEN_STATUSES, RefillStatus
 from .models import RefillRequest
@@ -67,7 +68,8 @@ def queue_summary(*, user) -> QueueSummary:
 
 
 def patient_panels(*, patient, user) -> list[dict]:
-    requests = list(RefillRequest.objects.filter(patient=patient).select_related("prescription__drug")
-                    .order_by("-created_at")[:10])
+    # A prescriber sees their own requests for the patient, not their colleagues' (minimum necessary).
+    requests = list(scope_to_prescriber(RefillRequest.objects.filter(patient=patient), user)
+                    .select_related("prescription__drug").order_by("-created_at")[:10])
     return [{"title": "Refill requests", "template": "refills/_patient_panel.html",
              "context": {"requests": requests, "open_statuses": OPEN_STATUSES}}]

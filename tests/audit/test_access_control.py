@@ -66,6 +66,20 @@ def test_prescriber_sees_only_own_patients_pages_search_and_api(client, api_clie
     assert api.get(f"/api/v1/patients/{theirs.pk}/").status_code == 404
 
 
+def test_patient_page_panels_show_a_prescriber_only_their_own_requests(client, two_prescribers):
+    from refills.models import RefillRequest
+
+    me, reqs = two_prescribers
+    patient = reqs["mine"].patient
+    # A colleague's prescription for the same patient, with its own request.
+    colleague_rx = PrescriptionFactory(patient=patient, drug__name="colleaguedrug")
+    RefillRequest.objects.create(prescription=colleague_rx, patient=patient, status="needs_review")
+    client.force_login(me)
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    panel = page[page.index("Refill requests"):]
+    assert reqs["mine"].prescription.drug.name in panel and "colleaguedrug" not in panel.split("</section>")[0]
+
+
 def test_prescriber_api_clinical_records_only_for_own_patients(api_client_for, pharmacist, two_prescribers):
     from tests.factories import AllergyFactory, FillFactory
 
