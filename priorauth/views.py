@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+from pharmacy.web import run_action
 from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
@@ -27,13 +28,7 @@ DECIDE = (PHARMACIST, ADMIN)
 
 
 def _run(request, pk, action, success):
-    try:
-        action()
-    except (DomainError, ValidationError, PermissionDenied) as exc:
-        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
-        messages.error(request, text)
-    else:
-        messages.success(request, success)
+    run_action(request, action, success)
     return redirect("priorauth:case-detail", pk=pk)
 
 

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
-from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+from pharmacy.web import run_action
 
 from . import selectors, services
 from .choices import InboundStatus, TaskStatus
@@ -19,15 +18,7 @@ from .models import InboundMessage, PatientMatchItem, ReconciliationTask
 STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
 
 
-def _run(request, action, success: str) -> bool:
-    try:
-        action()
-    except (DomainError, ValidationError, PermissionDenied) as exc:
-        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
-        messages.error(request, text)
-        return False
-    messages.success(request, success)
-    return True
+_run = run_action
 
 
 @role_required(*STAFF)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+from pharmacy.web import run_action
 from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
@@ -70,13 +71,7 @@ def request_detail(request, pk: int):
 
 
 def _run(request, pk, action, success):
-    try:
-        action()
-    except (DomainError, ValidationError, PermissionDenied) as exc:
-        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
-        messages.error(request, text)
-    else:
-        messages.success(request, success)
+    run_action(request, action, success)
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
