@@ -23,24 +23,12 @@ STAFF_WRITE = {PHARMACIST, TECHNICIAN, ADMIN, INTEGRATOR}
 CLINICAL_WRITE = {PHARMACIST, ADMIN, INTEGRATOR}
 
 
-class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
-    """List, retrieve, create, update (no delete: history must stay whole)."""
+class PhiReadMixin:
+    """List and retrieve of a patient's data land in the PHI access log (HIPAA 45 CFR 164.312(b)).
+    ``phi_what`` names the record ("refill request"); the patient comes from each row's
+    "patient" or "prescription" field. Every app's viewset over patient data uses this."""
 
-    allowed_roles = {"read": READ_ALL, "write": STAFF_WRITE}
-    ordering = ["id"]
-    # Records that are a patient's data name it here; reads then land in the PHI access log
-    # (HIPAA 45 CFR 164.312(b)); the patient comes from the row's "patient" or "prescription".
     phi_what: str | None = None
-    # How a row reaches its patient; a prescriber-only user then sees only their own patients' rows.
-    patient_path: str | None = None
-
-    def get_queryset(self):
-        qs = super().get_queryset()
-        if self.patient_path and is_prescriber_only(self.request.user):
-            visible = scope_patients(models.Patient.objects.all(), self.request.user)
-            qs = qs.filter(**{f"{self.patient_path}__in": visible})
-        return qs
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -54,6 +42,23 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         if self.phi_what:
             mark_phi_access(request, _patient_ids([response.data]), f"API {self.phi_what} {response.data.get('id')}")
         return response
+
+
+class RecordViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """List, retrieve, create, update (no delete: history must stay whole)."""
+
+    allowed_roles = {"read": READ_ALL, "write": STAFF_WRITE}
+    ordering = ["id"]
+    # How a row reaches its patient; a prescriber-only user then sees only their own patients' rows.
+    patient_path: str | None = None
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.patient_path and is_prescriber_only(self.request.user):
+            visible = scope_patients(models.Patient.objects.all(), self.request.user)
+            qs = qs.filter(**{f"{self.patient_path}__in": visible})
+        return qs
 
 
 def _patient_ids(rows) -> list[int]:

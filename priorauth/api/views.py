@@ -6,8 +6,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pharmacy.access import mark_phi_access
 from pharmacy.api.exceptions import error_body
+from pharmacy.api.views import PhiReadMixin
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
 from priorauth import selectors, services
 from priorauth.filters import PACaseFilter
@@ -84,7 +84,7 @@ class PAResponseView(APIView):
 
 
 class PACaseViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     """PA cases with evidence, criteria result, draft, submissions and responses; transitions are
     POST actions (illegal ones answer 409). Only a pharmacist (or admin) submits or appeals."""
@@ -107,15 +107,7 @@ class PACaseViewSet(
             qs = qs.prefetch_related("submissions__outbox", "responses")
         return qs
 
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        mark_phi_access(request, [row["patient"] for row in response.data.get("results", [])], "API PA cases")
-        return response
-
-    def retrieve(self, request, *args, **kwargs):
-        response = super().retrieve(request, *args, **kwargs)
-        mark_phi_access(request, [response.data["patient"]], f"API PA case {response.data['id']}")
-        return response
+    phi_what = "PA case"
 
     def _answer(self, case, code=status.HTTP_200_OK):
         case = selectors.pa_case_detail(case_id=case.pk, user=self.request.user)

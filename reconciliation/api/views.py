@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pharmacy.access import mark_phi_access
+from pharmacy.api.views import PhiReadMixin
 from pharmacy.interop.fhir import operation_outcome
 from pharmacy.interop.hl7v2 import build_ack
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN
@@ -123,7 +124,7 @@ class InboundMessageViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(s.InboundMessageDetailSerializer(message).data)
 
 
-class ReconciliationTaskViewSet(viewsets.ReadOnlyModelViewSet):
+class ReconciliationTaskViewSet(PhiReadMixin, viewsets.ReadOnlyModelViewSet):
     """Reconciliation tasks by priority then age, each with its discrepancies."""
 
     serializer_class = s.ReconciliationTaskSerializer
@@ -133,15 +134,7 @@ class ReconciliationTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.task_list(user=self.request.user).prefetch_related("discrepancies")
 
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        mark_phi_access(request, [row["patient"] for row in response.data.get("results", [])], "API reconciliation tasks")
-        return response
-
-    def retrieve(self, request, *args, **kwargs):
-        response = super().retrieve(request, *args, **kwargs)
-        mark_phi_access(request, [response.data["patient"]], f"API reconciliation task {response.data['id']}")
-        return response
+    phi_what = "reconciliation task"
 
 
 class DiscrepancyViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from pharmacy.access import mark_phi_access
+from pharmacy.api.views import PhiReadMixin
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
 from refills import intake as intake_service
 from refills import selectors, services
@@ -14,9 +15,12 @@ from . import serializers as s
 STAFF = {PHARMACIST, TECHNICIAN, ADMIN}
 
 
-class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           mixins.CreateModelMixin,
                            viewsets.GenericViewSet):
     """Refill and renewal requests; transitions are POST actions (illegal ones answer 409)."""
+
+    phi_what = "refill request"
 
     serializer_class = s.RefillRequestSerializer
     filterset_class = RefillRequestFilter
@@ -29,16 +33,6 @@ class RefillRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
 
     def get_queryset(self):
         return selectors.refill_request_list(user=self.request.user)
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        mark_phi_access(request, [row["patient"] for row in response.data.get("results", [])], "API refill requests")
-        return response
-
-    def retrieve(self, request, *args, **kwargs):
-        response = super().retrieve(request, *args, **kwargs)
-        mark_phi_access(request, [response.data["patient"]], f"API refill request {response.data['id']}")
-        return response
 
     @extend_schema(request=s.RefillRequestCreateSerializer, responses={201: s.RefillRequestSerializer})
     def create(self, request, *args, **kwargs):

@@ -182,3 +182,23 @@ def test_patient_search_results_are_logged(client, pharmacist):
     client.force_login(pharmacist)
     assert client.get("/patients/", {"q": "Quackenbush"}).status_code == 200
     assert list(PhiAccess.objects.values_list("patient_id", "what")) == [(found.pk, "patient search results")]
+
+
+def test_api_reads_of_workflow_records_are_logged(api_client_for):
+    """Refill requests, PA cases and reconciliation tasks all show a patient: list and detail reads
+    are logged with what was read (the shared PhiReadMixin)."""
+    from priorauth.models import PACase
+    from reconciliation.models import ReconciliationTask
+    from refills.models import RefillRequest
+
+    rx = PrescriptionFactory()
+    req = RefillRequest.objects.create(prescription=rx, patient=rx.patient, status="needs_review")
+    case = PACase.objects.create(prescription=rx, patient=rx.patient, drug=rx.drug)
+    task = ReconciliationTask.objects.create(patient=rx.patient)
+    client = api_client_for("pharmacist")
+    for url, pk, what in (("/api/v1/refill-requests/", req.pk, "refill request"), ("/api/v1/pa-cases/", case.pk, "PA case"),
+                          ("/api/v1/reconciliation-tasks/", task.pk, "reconciliation task")):
+        assert client.get(url).status_code == 200
+        assert client.get(f"{url}{pk}/").status_code == 200
+        logged = set(PhiAccess.objects.filter(patient_id=rx.patient_id, what__contains=what).values_list("what", flat=True))
+        assert logged == {f"API {what} list", f"API {what} {pk}"}, url
