@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
 from . import models
 from .admin_base import HistoryAdmin
+from .roles import INTEGRATOR
 
 admin.site.site_header = "Rx Workflow Hub administration"
 admin.site.site_title = "Rx Workflow Hub"
@@ -18,6 +20,14 @@ class PharmacyAdmin(HistoryAdmin):
     list_display = ["name", "ncpdp_id", "npi", "phone", "outbound_transport", "is_active"]
     search_fields = ["name", "ncpdp_id", "npi"]
     list_filter = ["outbound_transport", "is_active"]
+    filter_horizontal = ["integrator_users"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "integrator_users":
+            # Only integrator accounts post NCPDP messages (admins may post for any pharmacy).
+            kwargs["queryset"] = (get_user_model().objects.filter(groups__name=INTEGRATOR, is_active=True)
+                                  .distinct().order_by("username"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(models.Prescriber)

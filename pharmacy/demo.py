@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from . import choices, models
-from .actors import bulk_create_recorded, save_with_history, system_actor
+from .actors import bulk_create_recorded, save_with_history, stamp, system_actor
 from .catalog import drug_catalog_load
 from .models import add_months
 from .progress import Progress
@@ -170,6 +170,10 @@ def _users(ctx: DemoContext) -> None:
     prescriber.user = ctx.users["prescriber"]
     prescriber.save(update_fields=["user"])
     ctx.users["integrator_token"] = Token.objects.create(user=ctx.users["integrator"]).key
+    # The integrator account speaks for the demo pharmacies (POST /api/v1/ncpdp/ refuses any other sender).
+    for pharmacy in ctx.pharmacies:
+        stamp(pharmacy, actor=system_actor("system:demo-seed"), reason="Demo data: integrator account bound")
+        pharmacy.integrator_users.add(ctx.users["integrator"])
 
 
 def _patients(ctx: DemoContext, actor) -> None:

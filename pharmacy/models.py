@@ -76,7 +76,15 @@ class Pharmacy(TimeStamped):
         max_length=64, blank=True, help_text="Name of the environment variable holding the endpoint token."
     )
     is_active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    # Which API accounts may post NCPDP SCRIPT (POST /api/v1/ncpdp/) as this pharmacy: an integrator
+    # account speaks for the pharmacies bound here and no others (refills/inbound.py refuses the rest).
+    # Bind from the pharmacy's side (admin, or stamp() then pharmacy.integrator_users.add(user)):
+    # the history of the binding is kept on the pharmacy's history rows (m2m_fields below).
+    integrator_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name="integrator accounts",
+        help_text="API accounts (integrator role) allowed to send NCPDP SCRIPT messages as this pharmacy.",
+    )
+    history = HistoricalRecords(m2m_fields=[integrator_users])
 
     class Meta:
         verbose_name_plural = "pharmacies"

@@ -5,7 +5,11 @@
 2. It is parsed with the hardened codec (defusedxml: no DTD, entities or external references;
    size-capped at ``RXHUB["MAX_INBOUND_BYTES"]``). A refused message is answered with an NCPDP
    Error and changes nothing else.
-3. It is processed in one transaction that first claims (sender, MessageID): a message already
+3. The sending pharmacy (Header/From NCPDP ID) must be bound to the posting account
+   (``Pharmacy.integrator_users``; admins excepted); otherwise the answer is an Error 900 with HTTP
+   403, the message stays on file as failed, an ``ncpdp.sender_refused`` audit event is recorded
+   and nothing else changes.
+4. It is processed in one transaction that first claims (sender, MessageID): a message already
    processed is answered again with the first answer (status duplicate) and changes nothing; a
    concurrent twin fails on the partial unique constraint, its work rolls back, and it gets the
    first answer too.
@@ -20,7 +24,8 @@ Transactions handled:
 * ``Status`` / ``Error`` / ``Verify`` about a message we sent → recorded against it.
 
 Answers: NCPDP Status 010 (HTTP 200) or Error — 900 transaction rejected (HTTP 400; the
-description names the element or the record that did not match), 601 unable to process (HTTP 400,
+description names the element or the record that did not match; HTTP 403 when the sender is not
+bound to the posting account), 601 unable to process (HTTP 400,
 or 413 when oversize), 602 our own failure (HTTP 500; the message is kept and a resend is
 processed again).
 """
@@ -41,6 +46,7 @@ from pharmacy.errors import DomainError
 from pharmacy.interop import ncpdp
 from pharmacy.interop.ncpdp import ScriptError
 from pharmacy.models import OutboxMessage, Patient, Pharmacy, Prescription
+from pharmacy.roles import ADMIN, has_role
 from pharmacy.validators import normalize_ndc
 
 from . import services
@@ -69,9 +75,10 @@ def _reject(element: str, problem: str) -> ScriptError:
 
 # --- entry point ------------------------------------------------------------------------------
 
-def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None) -> InboundAnswer:
+def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None, request=None) -> InboundAnswer:
     """Store, parse, process and answer one inbound message. ``body`` may be cut short by the
-    caller at ``MAX_INBOUND_BYTES + 1`` bytes; ``size`` is the declared size when known."""
+    caller at ``MAX_INBOUND_BYTES + 1`` bytes; ``size`` is the declared size when known;
+    ``request`` (optional) gives the client address for the audit event of a refused sender."""
     limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
     size = max(size or 0, len(body))
     row = _store(body, size=size, oversize=size > limit, user=user)
@@ -92,6 +99,9 @@ def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None) -> Inbo
         row.transaction = parsed.transaction
         save_with_history(row, actor=ACTOR, reason=f"Parsed {parsed.transaction}",
                           update_fields=["sender", "message_id", "relates_to_message_id", "transaction"])
+    refusal = _sender_refusal(parsed, user)
+    if refusal is not None:  # before the duplicate check: no replaying another pharmacy's answers either
+        return _refuse_sender(row, parsed, refusal, header, user=user, request=request)
     original = _processed_original(row)
     if original is not None:
         return _duplicate(row, original)
@@ -110,6 +120,48 @@ def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None) -> Inbo
     except Exception:  # noqa: BLE001 — the message is kept and answered; a resend is processed again
         log.exception("NCPDP inbound %s failed", row.pk)
         return _fail(row, ScriptError("602", "Receiver system error; the message is kept, resend later"), header)
+
+
+def _sender_ncpdp_id(parsed: ncpdp.ScriptMessage) -> str:
+    """The sending pharmacy's NCPDP ID as ``_sending_pharmacy`` resolves it: Header/From (Qualifier
+    P), else the body's Pharmacy (a mismatch between the two is refused there)."""
+    if parsed.from_.qualifier == "P" and parsed.from_.id:
+        return parsed.from_.id
+    return parsed.pharmacy.ncpdp_id if parsed.pharmacy else ""
+
+
+def _sender_refusal(parsed: ncpdp.ScriptMessage, user) -> ScriptError | None:
+    """Why ``user`` may not post this message as its sending pharmacy, or None when it may.
+
+    One integrator account must not be able to report fills, ask for renewals or answer
+    cancellations in the name of any pharmacy it likes: an account speaks only for the pharmacies
+    bound to it (``Pharmacy.integrator_users``). The refusal names the NCPDP ID only (no PHI) and
+    does not say whether that pharmacy is known here."""
+    # Admin-role accounts may post as any pharmacy: they manage the bindings themselves, so binding
+    # them would protect nothing.
+    if has_role(user, ADMIN):
+        return None
+    ncpdp_id = _sender_ncpdp_id(parsed)
+    if not ncpdp_id:
+        return _reject("Header/From", "no sending pharmacy NCPDP ID; this API account may post only for the "
+                                      "pharmacies bound to it")
+    if getattr(user, "is_authenticated", False) and Pharmacy.objects.filter(
+            ncpdp_id=ncpdp_id, integrator_users=user).exists():
+        return None
+    return _reject("Header/From", f"sender NCPDP ID {ncpdp_id} is not authorised for this API account")
+
+
+def _refuse_sender(row: InboundNcpdpMessage, parsed: ncpdp.ScriptMessage, exc: ScriptError,
+                   header: ncpdp.Header, *, user, request) -> InboundAnswer:
+    with transaction.atomic():
+        answer = _fail(row, exc, header, http_status=403)
+        authenticated = getattr(user, "is_authenticated", False)
+        record_event(kind="ncpdp.sender_refused", actor=user if authenticated else None, subject=answer.message,
+                     summary=f"Inbound NCPDP {parsed.transaction} refused: {exc.description}",
+                     data={"sender": answer.message.sender, "message_id": parsed.message_id,
+                           "transaction": parsed.transaction, "inbound_message": answer.message.pk},
+                     request=request)
+    return answer
 
 
 def _describe(exc: Exception) -> str:

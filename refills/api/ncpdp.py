@@ -42,8 +42,9 @@ class NcpdpInboundView(APIView):
     """Receive one NCPDP SCRIPT 2017071 message (RxRenewalRequest, RxFill, CancelRxResponse,
     Status/Error/Verify). The answer is an NCPDP ``Status`` (010, HTTP 200) or ``Error`` (900
     rejected / 601 unable to process, HTTP 400 — 413 when larger than RXHUB MAX_INBOUND_BYTES;
-    602 receiver error, HTTP 500). A MessageID already processed for the same sender gets the same
-    answer again and changes nothing."""
+    602 receiver error, HTTP 500; Error 900 with HTTP 403 when the sending pharmacy is not bound to
+    this account). A MessageID already processed for the same sender gets the same answer again
+    and changes nothing."""
 
     allowed_roles = {"write": {INTEGRATOR}}
     parser_classes = [XmlPassthroughParser]
@@ -52,13 +53,15 @@ class NcpdpInboundView(APIView):
         operation_id="ncpdp_inbound", request={XML: OpenApiTypes.STR},
         responses={(200, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Status 010"),
                    (400, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 900 / 601"),
+                   (403, XML): OpenApiResponse(OpenApiTypes.STR,
+                                               description="NCPDP Error 900 (sender not bound to this account)"),
                    (413, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 601 (too large)"),
                    (500, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 602")},
     )
     def post(self, request):
         limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
         body, size = _read_capped(request, limit)
-        answer = inbound.ncpdp_inbound_receive(body=body, size=size, user=request.user)
+        answer = inbound.ncpdp_inbound_receive(body=body, size=size, user=request.user, request=request)
         response = HttpResponse(answer.xml, status=answer.http_status, content_type=f"{XML}; charset=utf-8")
         response["X-Inbound-Message-Id"] = str(answer.message.pk)
         return response

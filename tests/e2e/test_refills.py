@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from pharmacy.actors import stamp
 from pharmacy.interop import ncpdp
 from pharmacy.models import OutboxMessage, Prescription
 from refills.choices import RefillStatus
@@ -111,6 +112,8 @@ def test_queue_approve_then_renewal_by_prescriber_link_then_filled(page, login, 
 
     # 4. The pharmacy's RxFill arrives over HTTP: the request is filled and the patient hears once.
     integrator = Token.objects.create(user=make_user("integrator"))
+    stamp(renewal.pharmacy, actor=integrator.user, reason="Test: the pharmacy's integrator account")
+    renewal.pharmacy.integrator_users.add(integrator.user)  # it speaks for this pharmacy only
     answer = post_rx_fill(live_server.url, integrator.key, renewal)
     assert (answer.transaction, answer.status_code, answer.relates_to_message_id) == ("Status", "010", "PHM-E2E-FILL-1")
     page.goto(f"/refills/{renewal.pk}/")

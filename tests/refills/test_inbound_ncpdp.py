@@ -1,5 +1,6 @@
 """Inbound NCPDP SCRIPT at POST /api/v1/ncpdp/: each transaction, store-first, duplicates, hostile
-and oversize XML (answered with an Error and nothing changed)."""
+and oversize XML (answered with an Error and nothing changed), and the binding of integrator
+accounts to the pharmacies they speak for."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,8 +10,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from pharmacy.actors import stamp
 from pharmacy.interop import ncpdp
-from pharmacy.models import Fill, OutboxMessage
+from pharmacy.models import Fill, OutboxMessage, Pharmacy
 from refills import services
 from refills.models import InboundNcpdpMessage, RefillRequest
 from tests.factories import FillFactory, PharmacyFactory, PrescriptionFactory
@@ -19,12 +21,23 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/ncpdp/"
 
 
+def bind(user, *pharmacies):
+    """Let ``user`` post NCPDP messages as these pharmacies (as an admin does in the admin)."""
+    for pharmacy in pharmacies:
+        stamp(pharmacy, actor=user, reason="Test: integrator account bound")
+        pharmacy.integrator_users.add(user)
+
+
 @pytest.fixture
 def api(api_client_for):
+    """The integrator of a trading partner that speaks for every pharmacy on file (bound to each
+    before it posts); the binding itself is tested at the end with accounts of their own."""
     return api_client_for("integrator")
 
 
-def post(api, xml: str | bytes):
+def post(api, xml: str | bytes, *, bind_all: bool = True):
+    if bind_all:
+        bind(api.user, *Pharmacy.objects.exclude(integrator_users=api.user))
     return api.post(URL, data=xml, content_type="application/xml")
 
 
@@ -397,6 +410,7 @@ def test_the_same_message_posted_twice_at_once_is_processed_once(make_user):
     rx = PrescriptionFactory(rx_number="RX-CONC", refills_remaining=0, written_date=today - timedelta(days=200))
     xml = renewal_request(rx, message_id="PHM-TWIN").encode()
     user = make_user("integrator")
+    bind(user, rx.pharmacy)
     barrier, answers = threading.Barrier(2), []
 
     def receive():
@@ -420,3 +434,110 @@ def test_every_history_row_of_an_inbound_message_names_actor_and_reason(api, rx)
     rows = InboundNcpdpMessage.history.all()
     assert rows.count() >= 5
     assert all(h.history_user.username == "system:ncpdp-inbound" and h.history_change_reason for h in rows)
+
+
+# --- integrator accounts speak only for the pharmacies bound to them -----------------------------
+
+def _refused_sender(response, pharmacy):
+    assert response.status_code == 403
+    error = answer_of(response)
+    assert error.transaction == "Error" and error.error_code == "900"
+    assert error.error_description == f"Header/From: sender NCPDP ID {pharmacy.ncpdp_id} is not authorised " \
+                                      "for this API account"
+    row = InboundNcpdpMessage.objects.order_by("-id").first()
+    assert (row.status, row.http_status, row.error_code) == ("failed", 403, "900")
+    assert row.error == error.error_description and row.answer == response.content.decode()
+    assert row.sender == f"P:{pharmacy.ncpdp_id}" and row.payload
+    event = AuditEvent.objects.get(kind="ncpdp.sender_refused")
+    assert event.actor_id == row.received_by_id and event.subject_id == str(row.pk)
+    assert event.data["sender"] == f"P:{pharmacy.ncpdp_id}"
+    return row
+
+
+def test_bound_integrator_is_accepted(api_client_for, rx):
+    client = api_client_for("integrator")
+    bind(client.user, rx.pharmacy)
+    response = post(client, renewal_request(rx), bind_all=False)
+    assert response.status_code == 200, response.content
+    assert RefillRequest.objects.filter(prescription=rx).count() == 1
+    assert not AuditEvent.objects.filter(kind="ncpdp.sender_refused").exists()
+
+
+def test_unbound_integrator_is_refused_with_403_and_nothing_changes(api_client_for, rx):
+    client = api_client_for("integrator")
+    response = post(client, renewal_request(rx), bind_all=False)
+    row = _refused_sender(response, rx.pharmacy)
+    assert row.transaction == "RxRenewalRequest" and row.refill_request is None
+    assert not RefillRequest.objects.exists()
+    assert rx.patient.last_name not in row.error and rx.rx_number not in row.error  # no PHI in the answer
+
+
+def test_unbound_integrator_cannot_report_a_fill(api_client_for, approved):
+    client = api_client_for("integrator")
+    response = post(client, rx_fill(approved.prescription, relates_to=approved.outbound_message_id), bind_all=False)
+    _refused_sender(response, approved.prescription.pharmacy)
+    approved.refresh_from_db()
+    assert approved.status == "approved"
+    assert not Fill.objects.filter(external_reference="PHM-FILL-1").exists()
+
+
+def test_binding_to_one_pharmacy_does_not_allow_posting_as_another(api_client_for, approved, moved):
+    rx, old, cancel = moved
+    client = api_client_for("integrator")
+    bind(client.user, rx.pharmacy)  # the new pharmacy only
+    response = post(client, cancel_rx_response(cancel, pharmacy=old), bind_all=False)
+    _refused_sender(response, old)
+    assert not AuditEvent.objects.filter(kind__startswith="ncpdp.cancel").exists()
+    other = approved.prescription.pharmacy
+    fill = post(client, rx_fill(approved.prescription, relates_to=approved.outbound_message_id), bind_all=False)
+    assert fill.status_code == 403 and other.ncpdp_id in answer_of(fill).error_description
+    assert not Fill.objects.filter(external_reference="PHM-FILL-1").exists()
+
+
+def test_unbound_integrator_replaying_a_processed_message_gets_no_first_answer(api, api_client_for, rx):
+    first = post(api, renewal_request(rx))
+    assert first.status_code == 200
+    stranger = api_client_for("integrator")
+    replay = post(stranger, renewal_request(rx), bind_all=False)
+    assert replay.status_code == 403 and replay.content != first.content
+    assert [r.status for r in InboundNcpdpMessage.objects.order_by("id")] == ["processed", "failed"]
+    assert RefillRequest.objects.count() == 1
+
+
+def test_admin_may_post_as_any_pharmacy(api_client_for, make_user, rx):
+    from django.contrib.auth.models import Group
+
+    user = make_user("integrator")
+    user.groups.add(Group.objects.get(name="admin"))
+    response = post(api_client_for(user=user), renewal_request(rx), bind_all=False)
+    assert response.status_code == 200, response.content
+    assert RefillRequest.objects.filter(prescription=rx).count() == 1
+
+
+def test_binding_is_kept_in_the_pharmacy_history(integrator, admin_user):
+    pharmacy = PharmacyFactory()
+    stamp(pharmacy, actor=admin_user, reason="Partner onboarding ticket 42")
+    pharmacy.integrator_users.add(integrator)
+    latest = pharmacy.history.latest()
+    assert latest.history_user == admin_user and latest.history_change_reason == "Partner onboarding ticket 42"
+    assert [m.user_id for m in latest.integrator_users.all()] == [integrator.pk]
+
+
+def test_admin_binds_integrator_accounts_on_the_pharmacy_page(client, make_user, integrator):
+    admin = make_user("admin", is_staff=True, is_superuser=True)
+    pharmacist = make_user("pharmacist")
+    pharmacy = PharmacyFactory()
+    client.force_login(admin)
+    url = f"/admin/pharmacy/pharmacy/{pharmacy.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    offered = {value.value for value, _ in page.context["adminform"].form.fields["integrator_users"].choices}
+    assert integrator.pk in offered and pharmacist.pk not in offered  # integrator accounts only
+    form = page.context["adminform"].form
+    data = {k: (v if v is not None else "") for k, v in form.initial.items() if k != "integrator_users"}
+    data["integrator_users"] = [integrator.pk]
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    assert list(pharmacy.integrator_users.all()) == [integrator]
+    latest = pharmacy.history.latest()
+    assert latest.history_user == admin and "integrator_users" in latest.history_change_reason
