@@ -445,8 +445,9 @@ def _cancel_response(parsed: ncpdp.ScriptMessage, row: InboundNcpdpMessage) -> _
         raise _reject("Header/RelatesToMessageID", f"{relates} is not a CancelRx we sent")
     if ncpdp.parse_message(cancel.payload).to.id != pharmacy.ncpdp_id:
         raise _reject("Header/From", f"CancelRx {relates} was not sent to pharmacy {pharmacy.ncpdp_id}")
-    if (InboundNcpdpMessage.objects.filter(answers_outbox=cancel, status=InboundStatus.PROCESSED)
-            .exclude(pk=row.pk).exists()):
+    # Only an earlier CancelRxResponse answers it; a Status/Verify acknowledging receipt does not.
+    if (InboundNcpdpMessage.objects.filter(answers_outbox=cancel, status=InboundStatus.PROCESSED,
+                                           transaction="CancelRxResponse").exclude(pk=row.pk).exists()):
         raise _reject("Header/RelatesToMessageID", f"CancelRx {relates} was already answered")
     rx = (Prescription.objects.select_for_update().filter(pk=cancel.related_id).first()
           if cancel.related_model == "pharmacy.prescription" else None)

@@ -357,6 +357,16 @@ def test_cancel_rx_response_approved_closes_the_cancellation(api, moved):
     assert again.status_code == 400 and "already answered" in answer_of(again).error_description
 
 
+def test_a_status_acknowledging_the_cancel_rx_does_not_count_as_its_answer(api, moved):
+    rx, old, cancel = moved
+    header = ncpdp.reply_header(ncpdp.parse_message(cancel.payload), message_id="PHM-ACK-1")
+    header.from_ = ncpdp.Party("P", old.ncpdp_id)
+    assert post(api, ncpdp.build_status(header=header)).status_code == 200  # receipt acknowledged
+    response = post(api, cancel_rx_response(cancel, pharmacy=old, message_id="PHM-CAN-3"))
+    assert response.status_code == 200, answer_of(response).error_description
+    assert AuditEvent.objects.filter(kind="ncpdp.cancel_rx_approved").count() == 1
+
+
 def test_cancel_rx_response_denied_is_recorded_with_its_reason(api, moved):
     rx, old, cancel = moved
     xml = cancel_rx_response(cancel, pharmacy=old, response="Denied", denial_reason="Already dispensed today")
