@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.events import record_event
@@ -486,5 +487,11 @@ HANDLERS = {
 
 
 def inbound_list(*, user=None):
-    """Inbound messages, newest first (integrators and admins see them through the API)."""
-    return InboundNcpdpMessage.objects.select_related("refill_request").order_by("-received_at", "-id")
+    """Inbound messages, newest first. An integrator sees what its account posted and what the
+    pharmacies bound to it sent (not other trading partners' traffic); admins see everything."""
+    qs = InboundNcpdpMessage.objects.select_related("refill_request").order_by("-received_at", "-id")
+    if user is not None and not has_role(user, ADMIN):
+        bound = [f"P:{ncpdp_id}" for ncpdp_id in
+                 Pharmacy.objects.filter(integrator_users=user).values_list("ncpdp_id", flat=True)]
+        qs = qs.filter(Q(received_by=user) | Q(sender__in=bound))
+    return qs

@@ -551,3 +551,14 @@ def test_admin_binds_integrator_accounts_on_the_pharmacy_page(client, make_user,
     assert list(pharmacy.integrator_users.all()) == [integrator]
     latest = pharmacy.history.latest()
     assert latest.history_user == admin and "integrator_users" in latest.history_change_reason
+
+
+def test_an_integrator_lists_only_its_own_trading_partners_messages(api_client_for, make_user, api, rx):
+    from tests.factories import PharmacyFactory
+
+    post(api, renewal_request(rx))  # `api` is bound to the prescription's pharmacy
+    other = make_user("integrator", username="other-integrator")
+    PharmacyFactory().integrator_users.add(other)
+    assert api_client_for(user=other).get("/api/v1/ncpdp/messages/").json()["count"] == 0
+    assert api.get("/api/v1/ncpdp/messages/").json()["count"] == 1
+    assert api_client_for("admin").get("/api/v1/ncpdp/messages/").json()["count"] == 1
