@@ -38,6 +38,8 @@ class Command(BaseCommand):
                                env=os.environ.copy())
         children.append(web)
         self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)"))
+        # A service manager stops us with SIGTERM: stop the children too, not leave them orphaned.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -52,3 +54,7 @@ class Command(BaseCommand):
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
