@@ -36,12 +36,15 @@ def test_sigterm_stops_the_web_server_and_listener_too(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "DJANGO_HTTPS": "0"}
     serve = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(web), "--mllp-port", str(mllp),
                               "--workers", "1", "--no-cluster"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert _wait(lambda: _listening(web) and _listening(mllp), 30), "serve did not start its children"
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)
         assert _wait(lambda: not _listening(web) and not _listening(mllp), 15), "children outlived serve"
-    finally:
-        if serve.poll() is None:
-            serve.kill()
+    finally:  # whatever happened, leave no process behind (children share serve's process group)
+        try:
+            os.killpg(serve.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        serve.wait(timeout=10)
