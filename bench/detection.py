@@ -33,8 +33,9 @@ NAIVE_SAMPLE = 3000
 
 
 def ensure_database(url: str) -> None:
-    import psycopg
     from urllib.parse import urlparse
+
+    import psycopg
 
     parts = urlparse(url)
     name = parts.path.lstrip("/")
@@ -178,7 +179,9 @@ def main() -> int:
     settings.DEBUG = False
     call_command("migrate", verbosity=0)
     today, lookahead = timezone.localdate(), 7
-    header = f"{'prescriptions':>13} {'step':<12} {'seconds':>8} {'queries':>7} {'rows/s':>10} {'opened':>8} {'vs naive':>8}"
+    header = (
+        f"{'prescriptions':>13} {'step':<12} {'seconds':>8} {'queries':>7} {'rows/s':>10} {'opened':>8} {'vs naive':>8}"
+    )
     print(header)
     print("-" * len(header))
     for size in (int(s) for s in args.sizes.split(",")):

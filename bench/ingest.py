@@ -138,7 +138,10 @@ def main() -> int:
 
     setup_patients()
     parse_sig("warfarin 5 mg daily")  # load the drug dictionary once, outside the timings
-    print(f"{args.messages} ADT^A03 messages per run; listener workers: {args.workers}; PostgreSQL {url.rsplit('/', 1)[-1]}")
+    print(
+        f"{args.messages} ADT^A03 messages per run; listener workers: {args.workers}; "
+        f"PostgreSQL {url.rsplit('/', 1)[-1]}"
+    )
     print(f"{'senders':>7} | {'stored→ACK msg/s':>16} | {'→task msg/s':>11} | {'hl7.parse msg/s':>15} | "
           f"{'ratio store':>11} | {'ratio task':>10}")
     for senders in args.senders:

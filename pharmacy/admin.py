@@ -49,7 +49,16 @@ class CoverageInline(admin.TabularInline):
 
 @admin.register(models.Patient)
 class PatientAdmin(HistoryAdmin):
-    list_display = ["last_name", "first_name", "mrn", "facility", "birth_date", "species", "phone", "consent_to_messages"]
+    list_display = [
+        "last_name",
+        "first_name",
+        "mrn",
+        "facility",
+        "birth_date",
+        "species",
+        "phone",
+        "consent_to_messages",
+    ]
     search_fields = ["last_name", "first_name", "mrn", "phone", "email", "owner_last_name"]
     list_filter = ["facility", "species", "contact_preference", "consent_to_messages"]
     autocomplete_fields = ["preferred_pharmacy", "primary_prescriber"]

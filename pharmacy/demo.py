@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from . import choices, models
+from . import models
 from .actors import bulk_create_recorded, save_with_history, stamp, system_actor
 from .catalog import drug_catalog_load
 from .models import add_months
@@ -147,10 +147,23 @@ def _places(ctx: DemoContext, actor) -> None:
     names = [("Daniel", "Okafor", "MD"), ("Susan", "Lee", "MD"), ("Maria", "Garcia", "NP"), ("Robert", "Chen", "DO"),
              ("Emily", "Novak", "MD"), ("Kevin", "Patel", "PA"), ("Laura", "Schmidt", "MD"), ("Ahmed", "Farouk", "MD")]
     for first, last, cred in names:
-        ctx.prescribers.append(save_with_history(models.Prescriber(
-            first_name=first, last_name=last, credentials=cred, npi=make_npi(rng), dea_number=make_dea(rng, last),
-            email=f"{first.lower()}.{last.lower()}@riverside.example.com", phone=f"617-555-02{len(ctx.prescribers):02d}",
-            practice=ctx.facility, link_preference="email"), actor=actor, reason="Demo data"))
+        ctx.prescribers.append(
+            save_with_history(
+                models.Prescriber(
+                    first_name=first,
+                    last_name=last,
+                    credentials=cred,
+                    npi=make_npi(rng),
+                    dea_number=make_dea(rng, last),
+                    email=f"{first.lower()}.{last.lower()}@riverside.example.com",
+                    phone=f"617-555-02{len(ctx.prescribers):02d}",
+                    practice=ctx.facility,
+                    link_preference="email",
+                ),
+                actor=actor,
+                reason="Demo data",
+            )
+        )
     for first, last in [("Hannah", "Whitfield"), ("Carlos", "Mendez")]:
         ctx.vets.append(save_with_history(models.Prescriber(
             first_name=first, last_name=last, credentials="DVM", is_veterinarian=True, npi=None,

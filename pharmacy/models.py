@@ -247,7 +247,9 @@ class Drug(TimeStamped):
     strength = models.CharField(max_length=64, blank=True)
     dose_form = models.CharField(max_length=64, blank=True)
     route = models.CharField(max_length=32, blank=True)
-    ndc = models.CharField("NDC (11-digit)", max_length=11, unique=True, null=True, blank=True, validators=[validate_ndc11])
+    ndc = models.CharField(
+        "NDC (11-digit)", max_length=11, unique=True, null=True, blank=True, validators=[validate_ndc11]
+    )
     rxcui = models.CharField("RxNorm RxCUI", max_length=8, blank=True, db_index=True, validators=[validate_rxcui])
     dea_schedule = models.CharField(max_length=4, choices=choices.DeaSchedule, default=choices.DeaSchedule.NONE)
     therapeutic_class = models.CharField(max_length=64, blank=True, db_index=True)
@@ -309,13 +311,17 @@ class Prescription(TimeStamped):
     refills_remaining = models.PositiveSmallIntegerField(default=0)
     written_date = models.DateField()
     expiration_date = models.DateField(null=True, blank=True)
-    pharmacy = models.ForeignKey(Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="prescriptions")
+    pharmacy = models.ForeignKey(
+        Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="prescriptions"
+    )
     status = models.CharField(
         max_length=16, choices=choices.PrescriptionStatus, default=choices.PrescriptionStatus.ACTIVE, db_index=True
     )
     indication_code = models.CharField("indication (ICD-10-CM)", max_length=10, blank=True)
     # The drug's schedule when written, copied so the database can enforce the refill limits.
-    dea_schedule = models.CharField(max_length=4, choices=choices.DeaSchedule, default=choices.DeaSchedule.NONE, editable=False)
+    dea_schedule = models.CharField(
+        max_length=4, choices=choices.DeaSchedule, default=choices.DeaSchedule.NONE, editable=False
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -504,7 +510,9 @@ class LabResult(TimeStamped):
     value = models.CharField(max_length=64)
     unit = models.CharField(max_length=32, blank=True)
     reference_range = models.CharField(max_length=64, blank=True)
-    abnormal_flag = models.CharField(max_length=2, choices=choices.AbnormalFlag, default=choices.AbnormalFlag.NONE, blank=True)
+    abnormal_flag = models.CharField(
+        max_length=2, choices=choices.AbnormalFlag, default=choices.AbnormalFlag.NONE, blank=True
+    )
     collected_at = models.DateTimeField()
     source = models.CharField(max_length=16, choices=choices.RecordSource, default=choices.RecordSource.EHR)
     history = HistoricalRecords()
@@ -525,7 +533,9 @@ class Encounter(TimeStamped):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="encounters")
     date = models.DateField()
     kind = models.CharField(max_length=16, choices=choices.EncounterKind, default=choices.EncounterKind.OFFICE_VISIT)
-    prescriber = models.ForeignKey(Prescriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="encounters")
+    prescriber = models.ForeignKey(
+        Prescriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="encounters"
+    )
     facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.SET_NULL, related_name="encounters")
     notes = models.TextField(blank=True)
     history = HistoricalRecords()

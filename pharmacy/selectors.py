@@ -47,7 +47,6 @@ def patient_detail(*, patient_id: int, user=None) -> models.Patient:
     prescriptions = models.Prescription.objects.select_related("drug", "prescriber", "pharmacy").order_by(
         "status", "-written_date"
     )
-    fills = models.Fill.objects.select_related("prescription__drug", "pharmacy").order_by("-fill_date")
     patients = models.Patient.objects if user is None else scope_patients(models.Patient.objects.all(), user)
     return (
         patients.select_related("facility", "preferred_pharmacy", "primary_prescriber")

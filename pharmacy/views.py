@@ -1,12 +1,12 @@
 """Base pages: dashboard, patient search, patient page."""
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.util import find_spec
+
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
-
-from importlib import import_module
-from importlib.util import find_spec
 
 from . import selectors
 from .access import mark_phi_access

@@ -77,7 +77,8 @@ def gather(*, rx: Prescription, coverage: Coverage | None, today: date | None = 
             {
                 "id": f"coverage:{coverage.pk}",
                 "kind": "coverage",
-                "text": f"{coverage.payer_name}, BIN {coverage.bin}, PCN {coverage.pcn or '—'}, group {coverage.group or '—'}",
+                "text": f"{coverage.payer_name}, BIN {coverage.bin}, PCN {coverage.pcn or '—'}, "
+                f"group {coverage.group or '—'}",
                 "source": f"Coverage record {coverage.pk}",
                 "data": {
                     "payer_name": coverage.payer_name,

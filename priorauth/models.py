@@ -72,7 +72,8 @@ class PayerCriteria(models.Model):
     step_therapy = models.JSONField(
         default=list,
         blank=True,
-        help_text='[{"label": "metformin", "drugs": ["metformin"], "classes": [], "min_days": 90}] — each step must be met.',
+        help_text='[{"label": "metformin", "drugs": ["metformin"], "classes": [], "min_days": 90}] '
+        "— each step must be met.",
     )
     max_quantity = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     quantity_period_days = models.PositiveIntegerField(null=True, blank=True)

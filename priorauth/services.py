@@ -937,7 +937,8 @@ def _apply(case_id: int, parsed: adapters.ParsedResponse, response: PAResponse, 
         case.effective_date, case.expiration_date = parsed.effective_date, parsed.expiration_date
         case.decided_at = now
         fields += ["authorization_number", "effective_date", "expiration_date", "decided_at"]
-        note = f"Approved: authorization {parsed.authorization_number}, {parsed.effective_date} to {parsed.expiration_date}"
+        note = (f"Approved: authorization {parsed.authorization_number}, "
+                f"{parsed.effective_date} to {parsed.expiration_date}")
     elif decision == Decision.DENIED:
         case.denial_reasons, case.decided_at = parsed.reasons, now
         rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(

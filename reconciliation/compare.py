@@ -332,13 +332,19 @@ def compare(*, ehr_medications: list[EhrMedication], prescriptions: list[Pharmac
         for rx in prescriptions:
             if rx.id in matched_rx:
                 continue
-            findings.append(Finding(
-                kind=MISSING_FROM_EHR, action=HOLD,
-                priority=priority_for(rx_class[rx.id], as_needed=rx.as_needed, high_alert=rx.high_alert),
-                summary=f"{_describe_rx(rx)} (Rx {rx.id}) is not on the EHR's list",
-                suggested_action=f"The EHR no longer lists {rx.name}; it may have been discontinued. Put Rx {rx.id} "
-                                 f"on hold until the prescriber confirms.",
-                pharmacy=_rx_view(rx), prescription_id=rx.id, reasons=["no EHR entry with the same code or ingredient"]))
+            findings.append(
+                Finding(
+                    kind=MISSING_FROM_EHR,
+                    action=HOLD,
+                    priority=priority_for(rx_class[rx.id], as_needed=rx.as_needed, high_alert=rx.high_alert),
+                    summary=f"{_describe_rx(rx)} (Rx {rx.id}) is not on the EHR's list",
+                    suggested_action=f"The EHR no longer lists {rx.name}; it may have been discontinued. "
+                    f"Put Rx {rx.id} on hold until the prescriber confirms.",
+                    pharmacy=_rx_view(rx),
+                    prescription_id=rx.id,
+                    reasons=["no EHR entry with the same code or ingredient"],
+                )
+            )
 
     # 4. Therapeutic duplication: the pharmacy's active list plus new EHR entries, by class.
     by_class: dict[str, list[tuple[str, str, int | None, dict]]] = {}
@@ -440,8 +446,9 @@ def conflict_reason(*, allergen: str, allergy_class: str, substance: str, drug_i
     return ""
 
 
-def drug_allergy_conflicts(*, drug_name: str, drug_class: str, rxcui: str = "",
-                           allergies: list[AllergyEntry], catalog: Catalog | None = None) -> list[tuple[AllergyEntry, str]]:
+def drug_allergy_conflicts(
+    *, drug_name: str, drug_class: str, rxcui: str = "", allergies: list[AllergyEntry], catalog: Catalog | None = None
+) -> list[tuple[AllergyEntry, str]]:
     """(allergy, reason) for each allergy a new prescription's drug conflicts with."""
     catalog = catalog or default_catalog()
     ingredient = catalog.ingredient(drug_name, rxcui)

@@ -20,7 +20,9 @@ def _a03(control_id: str, patient, lines: list[str], allergies: list[str]) -> st
             f"||{born}|{patient.sex}",
             "PV1|1|I|4W^401^A"]
     segs += [f"AL1|{i}|DA|{a}|MO|Rash" for i, a in enumerate(allergies, 1)]
-    segs += [f"OBX|{i}|TX|10183-2^Hospital discharge medications^LN|{i}|{line}||||||F" for i, line in enumerate(lines, 1)]
+    segs += [
+        f"OBX|{i}|TX|10183-2^Hospital discharge medications^LN|{i}|{line}||||||F" for i, line in enumerate(lines, 1)
+    ]
     return "\r".join(segs) + "\r"
 
 

@@ -34,7 +34,9 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def score_candidate(data: PatientData, *, first_name: str, last_name: str, birth_date, sex: str) -> tuple[float, list[str]]:
+def score_candidate(
+    data: PatientData, *, first_name: str, last_name: str, birth_date, sex: str
+) -> tuple[float, list[str]]:
     """0–1: birth date 0.4, family name 0.3, given name 0.2 (0.05 for the same initial only), sex 0.1.
 
     With the default threshold 0.9, a probable match needs birth date, family and given name;

@@ -62,9 +62,15 @@ def queue_summary(*, user) -> QueueSummary:
                                             discharges=Count("id", filter=Q(kind=TaskKind.DISCHARGE), distinct=True))
     failed = InboundMessage.objects.filter(status=InboundStatus.FAILED).count()
     matches = PatientMatchItem.objects.filter(status=MatchItemStatus.OPEN).count()
-    return QueueSummary(key="reconciliation", title="Medication reconciliation", url=reverse("reconciliation:queue"),
-                        count=stats["count"] or 0, oldest_at=stats["oldest"], urgent=stats["urgent"] or 0,
-                        detail=f"{stats['discharges'] or 0} discharge(s) · {matches} to match · {failed} failed message(s)")
+    return QueueSummary(
+        key="reconciliation",
+        title="Medication reconciliation",
+        url=reverse("reconciliation:queue"),
+        count=stats["count"] or 0,
+        oldest_at=stats["oldest"],
+        urgent=stats["urgent"] or 0,
+        detail=f"{stats['discharges'] or 0} discharge(s) · {matches} to match · {failed} failed message(s)",
+    )
 
 
 def patient_panels(*, patient, user) -> list[dict]:

@@ -334,10 +334,14 @@ def _store_problems(patient: Patient, record: ClinicalRecord, message: InboundMe
             continue
         if Diagnosis.objects.filter(patient=patient, code=code).exists():
             continue
-        diagnosis = Diagnosis(patient=patient, code=code, description=(problem.description or "")[:255],
-                              onset_date=problem.onset if not isinstance(problem.onset, datetime) else problem.onset.date(),
-                              status="resolved" if (problem.status or "").lower() in ("resolved", "inactive") else "active",
-                              source="ehr")
+        diagnosis = Diagnosis(
+            patient=patient,
+            code=code,
+            description=(problem.description or "")[:255],
+            onset_date=problem.onset if not isinstance(problem.onset, datetime) else problem.onset.date(),
+            status="resolved" if (problem.status or "").lower() in ("resolved", "inactive") else "active",
+            source="ehr",
+        )
         diagnosis.clean()
         save_with_history(diagnosis, actor=_sys(INBOUND), reason=f"From inbound message {message.pk}")
         created += 1
@@ -401,7 +405,9 @@ def _open_task(patient: Patient, record: ClinicalRecord, message: InboundMessage
             for index, f in enumerate(sorted(findings, key=lambda f: choices.PRIORITY_RANK[f.priority]))]
     from pharmacy.actors import bulk_create_recorded
 
-    bulk_create_recorded(Discrepancy, rows, actor=_sys(RECONCILIATION), reason=f"Found comparing with message {message.pk}")
+    bulk_create_recorded(
+        Discrepancy, rows, actor=_sys(RECONCILIATION), reason=f"Found comparing with message {message.pk}"
+    )
     return task
 
 
@@ -452,7 +458,11 @@ def inbound_retry(*, message_id: int, actor: Actor) -> InboundMessage:
         # The header could not be read at receipt: read it again (the reader may have been fixed).
         sender, control_id, message_type, error = _header(message.format, message.payload)
         if not error:
-            message.sender, message.control_id, message.message_type = sender or message.sender, control_id, message_type
+            message.sender, message.control_id, message.message_type = (
+                sender or message.sender,
+                control_id,
+                message_type,
+            )
             save_with_history(message, actor=actor, reason="Header read on retry",
                               update_fields=["sender", "control_id", "message_type"])
     record_event(kind="reconciliation.inbound_retried", actor=actor, subject=message, patient_id=message.patient_id,
@@ -526,9 +536,20 @@ def discrepancy_accept(*, discrepancy_id: int, actor: Actor, note: str = "") -> 
         task, discrepancy = _locked_pair(discrepancy_id)
         _decide(discrepancy, DiscrepancyStatus.ACCEPTED, actor=actor, note=note)
         discrepancy.applied = _apply(discrepancy, task, actor=actor)
-        save_with_history(discrepancy, actor=actor, reason=f"Accepted{': ' + note.strip() if note.strip() else ''}"[:500],
-                          update_fields=["status", "decided_by", "decided_at", "note", "applied",
-                                         "created_prescription", "created_allergy"])
+        save_with_history(
+            discrepancy,
+            actor=actor,
+            reason=f"Accepted{': ' + note.strip() if note.strip() else ''}"[:500],
+            update_fields=[
+                "status",
+                "decided_by",
+                "decided_at",
+                "note",
+                "applied",
+                "created_prescription",
+                "created_allergy",
+            ],
+        )
         record_event(kind="reconciliation.accepted", actor=actor, subject=discrepancy, patient_id=task.patient_id,
                      summary=f"{discrepancy.get_kind_display()} accepted: {discrepancy.summary}"[:300],
                      data={"task": task.pk, "action": discrepancy.action, "applied": discrepancy.applied})
@@ -541,8 +562,12 @@ def discrepancy_reject(*, discrepancy_id: int, actor: Actor, note: str = "") -> 
     with transaction.atomic():
         task, discrepancy = _locked_pair(discrepancy_id)
         _decide(discrepancy, DiscrepancyStatus.REJECTED, actor=actor, note=note)
-        save_with_history(discrepancy, actor=actor, reason=f"Rejected{': ' + note.strip() if note.strip() else ''}"[:500],
-                          update_fields=["status", "decided_by", "decided_at", "note"])
+        save_with_history(
+            discrepancy,
+            actor=actor,
+            reason=f"Rejected{': ' + note.strip() if note.strip() else ''}"[:500],
+            update_fields=["status", "decided_by", "decided_at", "note"],
+        )
         record_event(kind="reconciliation.rejected", actor=actor, subject=discrepancy, patient_id=task.patient_id,
                      summary=f"{discrepancy.get_kind_display()} rejected: {discrepancy.summary}"[:300],
                      data={"task": task.pk})
@@ -693,9 +718,12 @@ def _send_summary(task: ReconciliationTask, *, actor: Actor) -> None:
     prescriber = patient.primary_prescriber
     text = (f"Medication reconciliation {task.pk} completed by the pharmacy.\n" + "\n".join(lines))
     resource = build_communication(
-        communication_id=f"recon-{task.pk}-{uuid.uuid4().hex[:8]}", patient_ref=f"Patient/{link.fhir_patient_id or link.external_id}",
+        communication_id=f"recon-{task.pk}-{uuid.uuid4().hex[:8]}",
+        patient_ref=f"Patient/{link.fhir_patient_id or link.external_id}",
         recipient_ref=f"Practitioner/{prescriber.npi}" if prescriber and prescriber.npi else "",
-        text=text, sent=timezone.now())
+        text=text,
+        sent=timezone.now(),
+    )
     _enqueue_fhir(link, kind="fhir:Communication", resource=resource, dedupe_key=f"recon:{task.pk}:summary",
                   actor=actor, related=task, reason=f"Summary of reconciliation task {task.pk} for the prescriber")
 

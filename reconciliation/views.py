@@ -25,7 +25,9 @@ _run = run_action
 def queue(request):
     show = request.GET.get("show", "open")
     tasks = selectors.task_list(user=request.user)
-    tasks = tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else selectors.task_queue(user=request.user)
+    tasks = (
+        tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else selectors.task_queue(user=request.user)
+    )
     page = Paginator(tasks, 50).get_page(request.GET.get("page"))
     mark_phi_access(request, [t.patient_id for t in page.object_list], "reconciliation queue")
     return render(request, "reconciliation/task_queue.html", {

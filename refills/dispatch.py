@@ -14,9 +14,16 @@ CLINIC_ID = "RXHUB"
 
 def _patient(p) -> ncpdp.PatientInfo:
     if p.is_animal:
-        return ncpdp.PatientInfo(last_name=p.last_name, first_name=p.first_name, gender=p.sex if p.sex in "MFU" else "U",
-                                 birth_date=p.birth_date, is_animal=True, species=p.species,
-                                 owner_last_name=p.owner_last_name, owner_first_name=p.owner_first_name)
+        return ncpdp.PatientInfo(
+            last_name=p.last_name,
+            first_name=p.first_name,
+            gender=p.sex if p.sex in "MFU" else "U",
+            birth_date=p.birth_date,
+            is_animal=True,
+            species=p.species,
+            owner_last_name=p.owner_last_name,
+            owner_first_name=p.owner_first_name,
+        )
     return ncpdp.PatientInfo(last_name=p.last_name, first_name=p.first_name, gender=p.sex if p.sex in "MFU" else "U",
                              birth_date=p.birth_date, address_line1=p.address_line1, city=p.city, state=p.state,
                              postal_code=p.postal_code, phone=p.phone)
@@ -83,7 +90,9 @@ def cancel_message(rx, old_pharmacy) -> tuple[str, str]:
     return message_id, xml
 
 
-def enqueue_to_pharmacy(*, pharmacy, kind: str, message_id: str, xml: str, actor, dedupe_key: str, related, reason: str):
+def enqueue_to_pharmacy(
+    *, pharmacy, kind: str, message_id: str, xml: str, actor, dedupe_key: str, related, reason: str
+):
     transport = pharmacy.outbound_transport if pharmacy.outbound_transport in ("file", "http") else "file"
     destination = pharmacy.outbound_endpoint if transport == "http" else ""
     if pharmacy.outbound_transport == "none":

@@ -52,7 +52,10 @@ class LinkAnswerForm(forms.Form):
         data = super().clean()
         decision = data.get("decision")
         if decision == "deny" and not (data.get("reason") or "").strip():
-            self.add_error("reason", "Give a reason for the denial; the pharmacy receives it (the patient is asked to call the office).")
+            self.add_error(
+                "reason",
+                "Give a reason for the denial; the pharmacy receives it (the patient is asked to call the office).",
+            )
         if decision == "approve_with_changes":
             # Only what differs from the prescription as written is a change.
             for name in self.CHANGES:
@@ -85,4 +88,6 @@ class IntakeAssignForm(forms.Form):
 
 
 class IntakeDismissForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "e.g. not a refill; called back"}))
+    reason = forms.CharField(
+        max_length=500, widget=forms.TextInput(attrs={"placeholder": "e.g. not a refill; called back"})
+    )

@@ -427,9 +427,17 @@ def _fill(parsed: ncpdp.ScriptMessage, row: InboundNcpdpMessage) -> _Result:
         if sent is not None:
             services.on_authorization_delivered(sent)
     med = parsed.medication_dispensed
-    note = " ".join(part for part in (
-        f"Reason {parsed.fill_reason_code} ({ncpdp.NOT_DISPENSED_REASON_CODES.get(parsed.fill_reason_code, 'see code list')})"
-        if parsed.fill_reason_code else "", parsed.fill_note) if part)
+    note = " ".join(
+        part
+        for part in (
+            f"Reason {parsed.fill_reason_code} "
+            f"({ncpdp.NOT_DISPENSED_REASON_CODES.get(parsed.fill_reason_code, 'see code list')})"
+            if parsed.fill_reason_code
+            else "",
+            parsed.fill_note,
+        )
+        if part
+    )
     req = services.refill_request_record_fill(
         request_id=req.pk, actor=ACTOR, fill_status=parsed.fill_status,
         fill_date=(med.last_fill_date if med and med.last_fill_date else timezone.localdate(parsed.sent_time)),

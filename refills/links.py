@@ -129,7 +129,8 @@ def _text(link: PrescriberLink, channel: str, *, reminder: bool, url: str) -> tu
     subject = "Reminder: prescription request awaiting your answer" if reminder else \
         "Prescription request awaiting your answer"
     body = (
-        f"Dear {prescriber.first_name} {prescriber.last_name}{', ' + prescriber.credentials if prescriber.credentials else ''},\n\n"
+        f"Dear {prescriber.first_name} {prescriber.last_name}"
+        f"{', ' + prescriber.credentials if prescriber.credentials else ''},\n\n"
         f"{'This is a reminder: a' if reminder else 'A'} prescription refill or renewal request is waiting for your "
         f"answer. Open the secure link below to review it and approve, approve with changes, or deny it:\n\n"
         f"{url}\n\n"
@@ -290,8 +291,12 @@ class LinkRun:
 
 def _remind(link_id: int, now: datetime) -> bool:
     with transaction.atomic():
-        link = (PrescriberLink.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("prescriber", "request").filter(pk=link_id, status=LinkStatus.ACTIVE, reminded_at__isnull=True, expires_at__gt=now).first())
+        link = (
+            PrescriberLink.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("prescriber", "request")
+            .filter(pk=link_id, status=LinkStatus.ACTIVE, reminded_at__isnull=True, expires_at__gt=now)
+            .first()
+        )
         if link is None or link.request.status != S.AWAITING_PRESCRIBER:
             return False
         _enqueue(link, reminder=True, actor=LINK_ACTOR)

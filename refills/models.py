@@ -37,8 +37,9 @@ class ProtocolRule(models.Model):
     allow_controlled = models.BooleanField(default=False)
     allow_high_alert = models.BooleanField(default=False)
     max_months_since_visit = models.PositiveSmallIntegerField(default=12)
-    required_labs = models.JSONField(default=list, blank=True,
-                                     help_text='[{"name": "Potassium", "loinc_codes": ["2823-3"], "max_age_months": 12}]')
+    required_labs = models.JSONField(
+        default=list, blank=True, help_text='[{"name": "Potassium", "loinc_codes": ["2823-3"], "max_age_months": 12}]'
+    )
     check_allergy_conflict = models.BooleanField(default=True)
     check_too_soon = models.BooleanField(default=True)
     min_therapy_months = models.PositiveSmallIntegerField(default=6)
@@ -63,7 +64,9 @@ class RefillRequest(models.Model):
     status = models.CharField(max_length=24, choices=RefillStatus, default=RefillStatus.RECEIVED, db_index=True)
     is_urgent = models.BooleanField(default=False, db_index=True)
     run_out_date = models.DateField(null=True, blank=True, db_index=True)
-    pharmacy = models.ForeignKey(Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="refill_requests")
+    pharmacy = models.ForeignKey(
+        Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="refill_requests"
+    )
     # Eligibility and protocol, stored as evaluated (list of {code, message, blocking, citation};
     # trace = list of {name, passed, detail, skipped}).
     eligibility = models.JSONField(default=list, blank=True)

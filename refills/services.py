@@ -124,8 +124,13 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
             req.decided_by = PROTOCOL_USER()
             req.decided_at = timezone.now()
             req.note = f"Approved by protocol rule “{decision.rule_name}”"
-            _move(req, S.AUTO_APPROVED, actor=PROTOCOL, reason=f"Protocol rule {decision.rule_name}: every check passed",
-                  fields=(*fields, "decided_by", "decided_at", "note"))
+            _move(
+                req,
+                S.AUTO_APPROVED,
+                actor=PROTOCOL,
+                reason=f"Protocol rule {decision.rule_name}: every check passed",
+                fields=(*fields, "decided_by", "decided_at", "note"),
+            )
             _authorize(req, actor=PROTOCOL, response="Approved")
             record_event(kind="refill.auto_approved", actor=PROTOCOL, subject=req, patient_id=req.patient_id,
                          summary=f"Auto-approved by rule {decision.rule_name}")
@@ -247,7 +252,9 @@ def refill_request_approve(*, request_id: int, actor: Actor, note: str = "", qua
         _move(req, target, actor=actor, reason=f"{S(target).label}{': ' + note if note else ''}"[:500],
               fields=("approved_quantity", "approved_days_supply", "approved_refills", "decided_by", "decided_at",
                       "note"))
-        _authorize(req, actor=actor, response="ApprovedWithChanges" if target == S.APPROVED_WITH_CHANGES else "Approved")
+        _authorize(
+            req, actor=actor, response="ApprovedWithChanges" if target == S.APPROVED_WITH_CHANGES else "Approved"
+        )
         record_event(kind=f"refill.{target}", actor=actor, subject=req, patient_id=req.patient_id,
                      summary=f"{req.get_kind_display()} {S(target).label.lower()}",
                      data={"quantity": str(quantity) if quantity is not None else None, "days_supply": days_supply,
@@ -264,7 +271,9 @@ def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
         # A renewal is a new authorization: new written date, refills as approved (or as before).
         refills = req.approved_refills
         if refills is None:
-            refills = req.pharmacy_requested_refills if req.pharmacy_requested_refills is not None else rx.refills_authorized
+            refills = (
+                req.pharmacy_requested_refills if req.pharmacy_requested_refills is not None else rx.refills_authorized
+            )
         refills = min(refills, MAX_REFILLS.get(rx.dea_schedule, refills))
         today = timezone.localdate()
         rx.written_date, rx.refills_authorized, rx.refills_remaining = today, refills, refills
@@ -280,7 +289,9 @@ def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
         message_refills = refills
     else:
         if rx.refills_remaining <= 0:
-            raise DomainError("No refills remain on this prescription; it needs a renewal.", code="no_refills_remaining")
+            raise DomainError(
+                "No refills remain on this prescription; it needs a renewal.", code="no_refills_remaining"
+            )
         rx.refills_remaining -= 1
         save_with_history(rx, actor=actor, reason=f"Refill authorized by refill request {req.pk}",
                           update_fields=["refills_remaining"])
@@ -338,8 +349,13 @@ def refill_request_forward(*, request_id: int, actor: Actor, note: str = "") -> 
             require_role(actor, PHARMACIST, ADMIN, action="forward a request to the prescriber")
         req.forwarded_at = timezone.now()
         req.note = note or req.note
-        _move(req, S.AWAITING_PRESCRIBER, actor=actor, reason=f"Forwarded to the prescriber{': ' + note if note else ''}",
-              fields=("forwarded_at", "note"))
+        _move(
+            req,
+            S.AWAITING_PRESCRIBER,
+            actor=actor,
+            reason=f"Forwarded to the prescriber{': ' + note if note else ''}",
+            fields=("forwarded_at", "note"),
+        )
         try:
             from .links import link_create_and_send
         except ImportError:
@@ -373,8 +389,11 @@ def on_authorization_delivered(message) -> None:
                   reason=f"Pharmacy received {message.kind.split(':')[1]} {message.message_id}", fields=("sent_at",))
 
 
-FILL_OUTCOMES = {"Dispensed": (S.FILLED, "dispensed"), "PartiallyDispensed": (S.PARTIALLY_FILLED, "partially_dispensed"),
-                 "NotDispensed": (S.NOT_DISPENSED, None)}
+FILL_OUTCOMES = {
+    "Dispensed": (S.FILLED, "dispensed"),
+    "PartiallyDispensed": (S.PARTIALLY_FILLED, "partially_dispensed"),
+    "NotDispensed": (S.NOT_DISPENSED, None),
+}
 
 
 def refill_request_record_fill(*, request_id: int, actor: Actor, fill_status: str, fill_date: date | None = None,
@@ -478,8 +497,12 @@ def protocol_rules_load_defaults(*, actor: Actor, replace: bool = False) -> tupl
             save_with_history(rule, actor=actor, reason="Default refill protocol rule reloaded (mode kept)")
             updated += 1
     if created or updated:
-        record_event(kind="settings.protocol_rules_loaded", actor=actor, summary=f"{created} created, {updated} updated",
-                     data={"created": created, "updated": updated, "replace": replace})
+        record_event(
+            kind="settings.protocol_rules_loaded",
+            actor=actor,
+            summary=f"{created} created, {updated} updated",
+            data={"created": created, "updated": updated, "replace": replace},
+        )
     return created, updated
 
 

@@ -82,7 +82,9 @@ def _run(request, pk, action, success):
 @require_POST
 def claim(request, pk: int):
     if request.POST.get("release"):
-        return _run(request, pk, lambda: services.refill_request_unclaim(request_id=pk, actor=request.user), "Released.")
+        return _run(
+            request, pk, lambda: services.refill_request_unclaim(request_id=pk, actor=request.user), "Released."
+        )
     return _run(request, pk, lambda: services.refill_request_claim(request_id=pk, actor=request.user),
                 "Claimed — it is yours to work.")
 
@@ -130,12 +132,16 @@ def bulk_approve(request):
     done, failed = 0, []
     for pk in suggested:
         try:
-            services.refill_request_approve(request_id=pk, actor=request.user, note="Bulk approval of protocol suggestion")
+            services.refill_request_approve(
+                request_id=pk, actor=request.user, note="Bulk approval of protocol suggestion"
+            )
             done += 1
         except (DomainError, ValidationError, PermissionDenied) as exc:
             failed.append(f"#{pk}: {exc}")
     skipped = len(ids) - len(suggested)
-    messages.success(request, f"{done} approved." + (f" {skipped} skipped (not suggested by the protocol)." if skipped else ""))
+    messages.success(
+        request, f"{done} approved." + (f" {skipped} skipped (not suggested by the protocol)." if skipped else "")
+    )
     for text in failed:
         messages.error(request, text)
     return redirect("refills:queue")

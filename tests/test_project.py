@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _manage(*args, env=None):
-    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL", "PYTEST_VERSION")}
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL", "PYTEST_VERSION")
+    }
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**base, **(env or {})}, timeout=300)
 
@@ -57,7 +59,12 @@ def test_database_url_parsing(url, expected):
     config = database_from_url(url)
     assert (config["ENGINE"], config["NAME"]) == expected
     if "postgres" in url:
-        assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == ("rx", "secret", "db.local", "5433")
+        assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == (
+            "rx",
+            "secret",
+            "db.local",
+            "5433",
+        )
 
 
 def test_unknown_database_scheme_is_a_clear_error():
@@ -82,3 +89,10 @@ def test_api_docs_page_uses_no_cdn(client):
     assert "swagger-ui" in html
     for src in _re.findall(r'src=["\'](/static/[^"\']+)', html):
         assert client.get(src).status_code == 200, src
+
+
+def test_lint_is_clean():
+    """`ruff check .` (pyproject's rules) finds nothing: lint breaks the build, not just the style."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", ".", "--output-format", "concise"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

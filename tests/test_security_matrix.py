@@ -80,7 +80,9 @@ ENDPOINTS = endpoints()
 
 
 def test_every_endpoint_declares_its_roles():
-    undeclared = [(name, path, method) for name, path, method, roles in ENDPOINTS if method != "public" and roles is None]
+    undeclared = [
+        (name, path, method) for name, path, method, roles in ENDPOINTS if method != "public" and roles is None
+    ]
     assert not undeclared, f"endpoints without a role rule: {undeclared}"
     assert len(ENDPOINTS) > 20
 

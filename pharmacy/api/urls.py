@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from . import views
 
+
 class APIRootView(DefaultRouter.APIRootView):
     """The list of API endpoints."""
 

@@ -84,8 +84,10 @@ class DocumentView(_FeedView):
 
     channel = Channel.HTTP_DOCUMENT
 
-    @extend_schema(request={"application/xml": {"type": "string"}, "text/xml": {"type": "string"}},
-                   responses={201: s.IngestAnswerSerializer, 400: OpenApiResponse(description="Error naming the fault")})
+    @extend_schema(
+        request={"application/xml": {"type": "string"}, "text/xml": {"type": "string"}},
+        responses={201: s.IngestAnswerSerializer, 400: OpenApiResponse(description="Error naming the fault")},
+    )
     def post(self, request):
         return _answer(self._ingest(request), fhir=False)
 

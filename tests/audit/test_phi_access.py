@@ -196,9 +196,14 @@ def test_api_reads_of_workflow_records_are_logged(api_client_for):
     case = PACase.objects.create(prescription=rx, patient=rx.patient, drug=rx.drug)
     task = ReconciliationTask.objects.create(patient=rx.patient)
     client = api_client_for("pharmacist")
-    for url, pk, what in (("/api/v1/refill-requests/", req.pk, "refill request"), ("/api/v1/pa-cases/", case.pk, "PA case"),
-                          ("/api/v1/reconciliation-tasks/", task.pk, "reconciliation task")):
+    for url, pk, what in (
+        ("/api/v1/refill-requests/", req.pk, "refill request"),
+        ("/api/v1/pa-cases/", case.pk, "PA case"),
+        ("/api/v1/reconciliation-tasks/", task.pk, "reconciliation task"),
+    ):
         assert client.get(url).status_code == 200
         assert client.get(f"{url}{pk}/").status_code == 200
-        logged = set(PhiAccess.objects.filter(patient_id=rx.patient_id, what__contains=what).values_list("what", flat=True))
+        logged = set(
+            PhiAccess.objects.filter(patient_id=rx.patient_id, what__contains=what).values_list("what", flat=True)
+        )
         assert logged == {f"API {what} list", f"API {what} {pk}"}, url

@@ -104,7 +104,11 @@ def test_queue_approve_then_renewal_by_prescriber_link_then_filled(page, login, 
     renewal.refresh_from_db()
     rx = Prescription.objects.get(pk=renewal_rx.pk)
     assert renewal.status in (S.APPROVED_WITH_CHANGES, S.SENT_TO_PHARMACY)
-    assert (renewal.approved_quantity, renewal.approved_days_supply, renewal.approved_refills) == (Decimal("180"), 90, 3)
+    assert (renewal.approved_quantity, renewal.approved_days_supply, renewal.approved_refills) == (
+        Decimal("180"),
+        90,
+        3,
+    )
     assert (rx.quantity, rx.days_supply, rx.refills_remaining) == (Decimal("180"), 90, 3)
     assert PrescriberLink.objects.get(request=renewal).status == "used"
     # The authorization was delivered to the pharmacy's outbox folder after the commit.

@@ -91,11 +91,23 @@ def test_prescription_refills_on_schedule_ii_refused_with_citation(api_client_fo
 def test_prescription_create_sets_expiration_and_schedule(api_client_for):
     api = api_client_for("integrator")
     drug = DrugFactory(name="lorazepam", dea_schedule="4", therapeutic_class="benzodiazepine")
-    response = api.post("/api/v1/prescriptions/", {
-        "patient": PatientFactory().pk, "prescriber": PrescriberFactory().pk, "drug": drug.pk,
-        "sig": "1 tab bid prn anxiety", "quantity": "60", "days_supply": 30, "refills_authorized": 2,
-        "refills_remaining": 2, "written_date": "2026-11-01", "indication_code": "f411", "pharmacy": PharmacyFactory().pk},
-        format="json")
+    response = api.post(
+        "/api/v1/prescriptions/",
+        {
+            "patient": PatientFactory().pk,
+            "prescriber": PrescriberFactory().pk,
+            "drug": drug.pk,
+            "sig": "1 tab bid prn anxiety",
+            "quantity": "60",
+            "days_supply": 30,
+            "refills_authorized": 2,
+            "refills_remaining": 2,
+            "written_date": "2026-11-01",
+            "indication_code": "f411",
+            "pharmacy": PharmacyFactory().pk,
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["dea_schedule"] == "4"

@@ -37,7 +37,9 @@ def test_seed_demo_creates_valid_data_for_every_role():
         if history is not None:
             anonymous = history.filter(history_user__isnull=True)
             assert not anonymous.exists(), f"{model.__name__} history rows without an actor"
-            assert not history.filter(history_change_reason__in=["", None]).exists(), f"{model.__name__} without a reason"
+            assert not history.filter(history_change_reason__in=["", None]).exists(), (
+                f"{model.__name__} without a reason"
+            )
     assert "Refills:" in text  # the apps' demo modules ran
     # Deterministic: the second run is refused rather than duplicating.
     with pytest.raises(Exception, match="already present"):

@@ -72,7 +72,9 @@ def test_ndc_bad_forms_refused(raw, code):
     assert exc.value.code == code
 
 
-@pytest.mark.parametrize(("value", "ok"), [("1234567", True), ("123456", False), ("12345678", False), ("12a4567", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"), [("1234567", True), ("123456", False), ("12345678", False), ("12a4567", False)]
+)
 def test_ncpdp_provider_id_is_seven_digits(value, ok):
     if ok:
         v.validate_ncpdp_id(value)

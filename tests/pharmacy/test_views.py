@@ -1,9 +1,16 @@
 """Base pages: dashboard, patient search, patient page — and their fixed query cost."""
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from tests.factories import AllergyFactory, CoverageFactory, FillFactory, LabResultFactory, PatientFactory, PrescriptionFactory
+from tests.factories import (
+    AllergyFactory,
+    CoverageFactory,
+    FillFactory,
+    LabResultFactory,
+    PatientFactory,
+    PrescriptionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -200,7 +200,8 @@ def test_keep_cited_sentences_drops_uncited_and_invented_ids():
 
 def test_language_model_drafter_keeps_only_cited_sentences(case, http_receiver):
     ids = [e["id"] for e in case.evidence if e["kind"] in ("diagnosis", "therapy")]
-    narrative = f"The patient has type 2 diabetes [{ids[0]}]. Metformin was tried [{ids[1]}]. She also failed insulin [therapy:999]."
+    narrative = (f"The patient has type 2 diabetes [{ids[0]}]. Metformin was tried [{ids[1]}]. "
+                 "She also failed insulin [therapy:999].")
     http_receiver.reply(
         200, json.dumps({"choices": [{"message": {"content": narrative}}]}), "application/json"
     )

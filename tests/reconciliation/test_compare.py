@@ -108,8 +108,11 @@ def test_duplicate_anticoagulants_are_high():
     ("lisinopril", "lisinopril", "ace_inhibitor", True),        # same ingredient
 ])
 def test_allergy_conflict_with_an_active_prescription(substance, drug, drug_class, conflicts):
-    findings = compare(ehr_medications=[med(drug, "10 mg")], prescriptions=[rx(9, drug, "10 mg", drug_class=drug_class)],
-                       pharmacy_allergies=[AllergyEntry(substance=substance, source="pharmacy")])
+    findings = compare(
+        ehr_medications=[med(drug, "10 mg")],
+        prescriptions=[rx(9, drug, "10 mg", drug_class=drug_class)],
+        pharmacy_allergies=[AllergyEntry(substance=substance, source="pharmacy")],
+    )
     found = [f for f in findings if f.kind == "allergy_conflict"]
     assert bool(found) is conflicts
     if conflicts:

@@ -89,8 +89,21 @@ def test_mllp_send_command_line_client(linked_ada, tmp_path):
     path = tmp_path / "msg.hl7"
     path.write_text(a03(control_id="CLI-1"))
     with BackgroundMLLPServer(idle_timeout=5) as server:
-        out = subprocess.run([sys.executable, "-c", "import sys; from hl7.client import mllp_send; sys.exit(mllp_send())",
-                              "--port", str(server.port), "--file", str(path), "--loose", "127.0.0.1"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from hl7.client import mllp_send; sys.exit(mllp_send())",
+                "--port",
+                str(server.port),
+                "--file",
+                str(path),
+                "--loose",
+                "127.0.0.1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert "MSA|AA|CLI-1" in out.stdout.replace("\r", "\n"), out.stderr
     assert InboundMessage.objects.get(control_id="CLI-1").status == "processed"

@@ -202,7 +202,9 @@ def test_summary_goes_to_the_prescriber_only_with_consent(linked_ada, pharmacist
     assert not OutboxMessage.objects.filter(kind="fhir:Communication").exists()
 
     EhrLink.objects.update(consent_to_exchange=True)
-    services.ingest(channel="mllp", payload=a03(control_id="CTRL0002", meds=("WARFARIN 5MG DAILY", "ATORVASTATIN 40MG QHS")))
+    services.ingest(
+        channel="mllp", payload=a03(control_id="CTRL0002", meds=("WARFARIN 5MG DAILY", "ATORVASTATIN 40MG QHS"))
+    )
     task = ReconciliationTask.objects.filter(status="open").get()
     for d in task.discrepancies.all():
         services.discrepancy_accept(discrepancy_id=d.pk, actor=pharmacist)
@@ -218,7 +220,9 @@ def test_oru_results_and_dg1_become_lab_and_diagnosis_rows(linked_ada):
     assert services.ingest(channel="mllp", payload=oru).message.status == "processed"
     lab = LabResult.objects.get(patient=linked_ada)
     assert (lab.loinc_code, lab.value, lab.source) == ("6301-6", "2.4", "ehr")
-    adt = a03(control_id="DX1", meds=()).replace("PV1|1|I|4W^401^A", "PV1|1|I|4W^401^A\rDG1|1||I48.91^Atrial fibrillation^I10")
+    adt = a03(control_id="DX1", meds=()).replace(
+        "PV1|1|I|4W^401^A", "PV1|1|I|4W^401^A\rDG1|1||I48.91^Atrial fibrillation^I10"
+    )
     assert services.ingest(channel="mllp", payload=adt).message.status == "processed"
     assert Diagnosis.objects.get(patient=linked_ada).code == "I48.91"
 
@@ -265,7 +269,11 @@ def test_pull_ehr_record_reads_three_searches_with_retries(linked_ada, pharmacis
 
     def answer(request):
         entries = [{"resource": med}] if request["path"].startswith("/fhir/MedicationRequest") else []
-        return 200, json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries}), "application/fhir+json"
+        return (
+            200,
+            json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": entries}),
+            "application/fhir+json",
+        )
 
     http_receiver.responder = answer
     http_receiver.fail_next(1)  # first search answers 503 once: retried

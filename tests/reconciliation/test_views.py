@@ -104,7 +104,9 @@ def test_match_score_weights():
 
     data = PatientData(family="Lovelace", given="ADA M", birth_date=date(1960, 1, 5), sex="F")
     assert score_candidate(data, first_name="Ada", last_name="LOVELACE", birth_date=date(1960, 1, 5), sex="F")[0] == 1.0
-    assert score_candidate(data, first_name="Anne", last_name="Lovelace", birth_date=date(1960, 1, 5), sex="F")[0] == 0.85
+    assert (
+        score_candidate(data, first_name="Anne", last_name="Lovelace", birth_date=date(1960, 1, 5), sex="F")[0] == 0.85
+    )
     assert score_candidate(data, first_name="Ada", last_name="Byron", birth_date=date(1960, 1, 5), sex="M")[0] == 0.6
 
 

@@ -211,7 +211,9 @@ def test_hostile_or_malformed_xml_gets_error_900_and_changes_nothing(api, rx, xm
     assert response.status_code == 400
     error = answer_of(response)
     assert error.transaction == "Error" and error.error_code == "900"
-    assert not RefillRequest.objects.exists() and not Fill.objects.filter(external_reference__startswith="EVIL").exists()
+    assert (
+        not RefillRequest.objects.exists() and not Fill.objects.filter(external_reference__startswith="EVIL").exists()
+    )
     row = InboundNcpdpMessage.objects.get()
     assert row.status == "failed" and row.payload == xml and row.error
     if "EVIL-1" in xml:

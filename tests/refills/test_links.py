@@ -175,8 +175,15 @@ def test_approve_with_changes_renews_with_the_prescribers_numbers(client, forwar
 def test_approve_with_changes_that_change_nothing_is_refused(client, forwarded):
     req, link, token = forwarded()
     rx = req.prescription
-    response = client.post(link_path(token), {"decision": "approve_with_changes", "quantity": str(rx.quantity),
-                                              "days_supply": str(rx.days_supply), "refills": str(rx.refills_authorized)})
+    response = client.post(
+        link_path(token),
+        {
+            "decision": "approve_with_changes",
+            "quantity": str(rx.quantity),
+            "days_supply": str(rx.days_supply),
+            "refills": str(rx.refills_authorized),
+        },
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "Nothing was recorded yet" in body and "Approve as written" in body
     link.refresh_from_db()
@@ -281,7 +288,10 @@ def test_two_concurrent_answers_give_one_decision(forwarded):
     # An approval may already have been delivered (sent_to_pharmacy) by the time we look; what
     # matters is that exactly one decision was recorded.
     assert req.status in (S.APPROVED, S.DENIED, S.SENT_TO_PHARMACY)
-    assert AuditEvent.objects.filter(kind__in=["refill.approved", "refill.approved_with_changes", "refill.denied"]).count() == 1
+    assert (
+        AuditEvent.objects.filter(kind__in=["refill.approved", "refill.approved_with_changes", "refill.denied"]).count()
+        == 1
+    )
     assert len(set(req.history.exclude(decided_at=None).values_list("decided_at", flat=True))) == 1
     assert AuditEvent.objects.filter(kind="refill.link_used").count() == 1
 

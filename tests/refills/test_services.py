@@ -12,7 +12,6 @@ from pharmacy.interop import ncpdp
 from pharmacy.models import Fill, OutboxMessage
 from refills import services
 from refills.choices import OPEN_STATUSES, TRANSITIONS, RefillStatus, can_transition
-from refills.models import RefillRequest
 from tests.factories import DrugFactory, PharmacyFactory, PrescriptionFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,9 @@ def test_queue_orders_urgent_first_then_run_out(client, pharmacist, make_request
     today = timezone.localdate()
     late = make_request(run_out_date=today + timedelta(days=5))
     soon = make_request(run_out_date=today + timedelta(days=1))
-    insulin = PrescriptionFactory(drug=DrugFactory(name="insulin glargine", therapeutic_class="insulin", is_urgent=True))
+    insulin = PrescriptionFactory(
+        drug=DrugFactory(name="insulin glargine", therapeutic_class="insulin", is_urgent=True)
+    )
     urgent = make_request(prescription=insulin, run_out_date=today + timedelta(days=6), is_urgent=True)
     make_request(status="denied")
     client.force_login(pharmacist)

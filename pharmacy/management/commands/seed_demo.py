@@ -19,12 +19,16 @@ class Command(BaseCommand):
                 return
             raise CommandError("Demo data already present (facility MAIN/VET exists). Use a fresh database.")
         ctx = seed_demo(stdout=self.stdout, seed=options["seed"])
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {len(ctx.patients)} patients, {len(ctx.animals)} animals, {len(ctx.prescriptions)} prescriptions."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {len(ctx.patients)} patients, {len(ctx.animals)} animals, "
+                f"{len(ctx.prescriptions)} prescriptions."
+            )
+        )
         self._print_logins(token=ctx.users.get("integrator_token"))
 
     def _print_logins(self, token: str | None = None):
-        self.stdout.write("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for username, role, *_ in DEMO_USERS:
             self.stdout.write(f"  {username:<12} {role}")
         if token:

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--lookahead", type=int, default=None, help="Days ahead (default from settings, 7).")
         parser.add_argument("--dry-run", action="store_true", help="Report what would open; write nothing.")
-        parser.add_argument("--no-evaluate", action="store_true", help="Open requests only; leave evaluation to workers.")
+        parser.add_argument(
+            "--no-evaluate", action="store_true", help="Open requests only; leave evaluation to workers."
+        )
 
     def handle(self, *args, lookahead, dry_run, no_evaluate, **options):
         from django.utils import timezone
@@ -33,4 +35,6 @@ class Command(BaseCommand):
         progress = Progress("Applying refill protocol", len(result.request_ids), stream=self.stdout)
         outcome = evaluate_opened(result.request_ids, progress=progress)
         progress.finish()
-        self.stdout.write(self.style.SUCCESS("Evaluation: " + ", ".join(f"{n} {s}" for s, n in sorted(outcome.items()))))
+        self.stdout.write(
+            self.style.SUCCESS("Evaluation: " + ", ".join(f"{n} {s}" for s, n in sorted(outcome.items())))
+        )
