@@ -2,7 +2,7 @@
 
 Pure: no Django, no ORM, no network. Services map the dataclasses here to models.
 
-Source of the structure: /work/shared/STANDARDS.md, section "NCPDP SCRIPT", which describes the
+Source of the structure: docs/standards.md, section "NCPDP SCRIPT", which describes the
 2017071 envelope, header and body layout as public examples show it (e.g. the HL7 Da Vinci REMS
 prototype's NewRx). The NCPDP XSDs and implementation guides are copyrighted and are *not* in this
 repository, so:

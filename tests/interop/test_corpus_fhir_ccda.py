@@ -19,11 +19,10 @@ from pharmacy.interop.detect import detect_format, read_clinical
 from pharmacy.interop.fhir import read_fhir
 from pharmacy.interop.summary import format_summary, summarize_file
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 FHIR_DIR = CORPUS / "fhir-r4"
 CCDA_DIR = CORPUS / "ccda"
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 from pharmacy.interop.hl7v2 import build_ack, message_header, parse_message, read_hl7v2, split_messages
 
-CORPUS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "hl7v2"
+CORPUS_DIR = Path(__file__).resolve().parents[1] / "data" / "corpus" / "hl7v2"
 
 
 # ---------------------------------------------------------------------------------------------
