@@ -16,11 +16,21 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    """Strict: 1/true/yes/on or 0/false/no/off (any case); unset or empty keeps the default (so
+    ``DJANGO_HTTPS=`` in a deployment file leaves HTTPS on); anything else refuses to start."""
+    value = (os.environ.get(name) or "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: use 1/true/yes/on or 0/false/no/off")
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -182,7 +192,19 @@ STORAGES = {
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 WHITENOISE_USE_FINDERS = True
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+PRODUCTION = os.environ.get("DJANGO_ENV") == "production"
+# Console backends print to the server log: in development they say that a message went out and to
+# whom (masked), never its text (prescriber links are credentials; patient messages are PHI).
+# Production refuses them (45 CFR 164.312(b)): configure SMTP / an SMS gateway instead.
+CONSOLE_EMAIL_BACKENDS = frozenset({"django.core.mail.backends.console.EmailBackend",
+                                    "pharmacy.messaging.console.MaskedConsoleEmailBackend"})
+CONSOLE_SMS_BACKENDS = frozenset({"pharmacy.messaging.transports.ConsoleSmsBackend"})
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+    else "pharmacy.messaging.console.MaskedConsoleEmailBackend"
+)
+if PRODUCTION and EMAIL_BACKEND in CONSOLE_EMAIL_BACKENDS:
+    raise ImproperlyConfigured(f"EMAIL_BACKEND={EMAIL_BACKEND}: console e-mail is refused in production")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -193,7 +215,6 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Rx Workflow Hub <no-r
 # Production hardening: on whenever DEBUG is off, unless DJANGO_HTTPS=0 says the server is
 # reached over plain HTTP on a laptop (make demo). `manage.py check --deploy` passes without warnings.
 # Under pytest (which sets PYTEST_VERSION) the live test server speaks plain HTTP.
-PRODUCTION = os.environ.get("DJANGO_ENV") == "production"
 HTTPS = env_bool("DJANGO_HTTPS", PRODUCTION or (not DEBUG and "PYTEST_VERSION" not in os.environ))
 if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
@@ -278,6 +299,16 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+AUDIT_KEY = os.environ.get("RXHUB_AUDIT_KEY", "")
+if not AUDIT_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("RXHUB_AUDIT_KEY must be set in production (the audit chain's HMAC key)")
+    AUDIT_KEY = "dev-audit-key-rx-workflow-hub-local-only-change-me"  # development and tests only
+elif PRODUCTION and len(AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("RXHUB_AUDIT_KEY must be at least 32 characters")
+if PRODUCTION and os.environ.get("RXHUB_SMS_BACKEND", "") in CONSOLE_SMS_BACKENDS:
+    raise ImproperlyConfigured("RXHUB_SMS_BACKEND: the console SMS backend is refused in production")
+
 # --- Rx Workflow Hub policy defaults (each one configurable) ---------------------------------
 RXHUB = {
     # Non-controlled prescriptions: no federal expiry; many states use one year (STANDARDS.md).
@@ -294,7 +325,16 @@ RXHUB = {
     "NCPDP_XSD_DIR": os.environ.get("NCPDP_XSD_DIR", ""),
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("RXHUB_OUTBOX_MAX_ATTEMPTS", "8")),
     "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
-    "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND", "pharmacy.messaging.transports.ConsoleSmsBackend"),
+    "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND") or (
+        "pharmacy.messaging.transports.HttpSmsBackend" if PRODUCTION
+        else "pharmacy.messaging.transports.ConsoleSmsBackend"),
+    # Audit chain key (HMAC-SHA256) lives outside the database, so whoever can write the tables
+    # cannot forge a chain that verifies (45 CFR 164.312(c)(2)). See audit/events.py.
+    "AUDIT_KEY": AUDIT_KEY,
+    # Append-only anchor file: (sequence, hash) every AUDIT_ANCHOR_EVERY events and daily; keep it
+    # off the database host. `verify_audit --anchor FILE` detects a truncated chain with it.
+    "AUDIT_ANCHOR_FILE": os.environ.get("RXHUB_AUDIT_ANCHOR_FILE", str(BASE_DIR / "var" / "audit-anchor.log")),
+    "AUDIT_ANCHOR_EVERY": int(os.environ.get("RXHUB_AUDIT_ANCHOR_EVERY", "1000")),
     # History and PHI access log retention before `manage.py purge_history` may remove rows
     # (default six years, as HIPAA documentation retention, 45 CFR 164.316(b)(2)(i)).
     "HISTORY_RETENTION_DAYS": int(os.environ.get("RXHUB_HISTORY_RETENTION_DAYS", str(6 * 365))),

@@ -21,7 +21,7 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env={
         "DJANGO_ENV": "production", "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "x9#kq2!vL8z@pR4mW7&nB1^tY6*cF3(hJ0)dS5-gA8+eU2=oI4",
-        "DJANGO_ALLOWED_HOSTS": "rx.example.org", "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3"})
+        "DJANGO_ALLOWED_HOSTS": "rx.example.org", "RXHUB_AUDIT_KEY": "k" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

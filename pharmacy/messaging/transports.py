@@ -91,11 +91,17 @@ def deliver_email(message) -> str:
 
 
 class ConsoleSmsBackend:
-    """Default SMS backend: prints the text (no PHI beyond first name and drug name)."""
+    """Development SMS backend: logs that a text went out, to whom (masked), never the text
+    (it may carry PHI or a link). Refused in production (pharmacy/settings.py)."""
 
     def send(self, *, to: str, text: str, message_id: str) -> str:
-        print(f"[sms to {to}] {text}")  # noqa: T201 — the console backend's whole job
-        return "printed to console"
+        import logging
+
+        from .console import mask_address
+
+        logging.getLogger("rxhub.messaging.console").info(
+            "[sms] %s sent to %s (%d characters, content not shown)", message_id, mask_address(to), len(text))
+        return "logged to console (content not shown)"
 
 
 class HttpSmsBackend:

@@ -226,6 +226,7 @@ def test_production_settings_secure_cookies_and_headers(tmp_path):
         {
             "DJANGO_ENV": "production",
             "DJANGO_SECRET_KEY": "x" * 60,
+            "RXHUB_AUDIT_KEY": "k" * 40,
             "DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
         }
     )
