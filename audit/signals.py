@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from .events import record_event
@@ -172,3 +172,29 @@ def on_admin_change(sender, instance: LogEntry, created, raw=False, **kwargs):
         data={"model": label, "object_id": instance.object_id, "change": instance.get_change_message()[:500]},
         request=_request_user()[1],
     )
+
+
+def _token_model():
+    from rest_framework.authtoken.models import Token
+
+    return Token
+
+
+@receiver(post_save, dispatch_uid="audit.api_token_created")
+def on_api_token_created(sender, instance, created, raw=False, **kwargs):
+    if raw or not created or sender is not _token_model():
+        return
+    record_event(kind="api_token.created", actor=instance.user, subject=instance.user,
+                 summary=f"API token created for {instance.user.get_username()}",
+                 data={"user": instance.user.get_username(), "token_prefix": instance.key[:4]},
+                 request=_request_user()[1])
+
+
+@receiver(post_delete, dispatch_uid="audit.api_token_revoked")
+def on_api_token_revoked(sender, instance, **kwargs):
+    if sender is not _token_model():
+        return
+    record_event(kind="api_token.revoked", actor=instance.user, subject=instance.user,
+                 summary=f"API token revoked for {instance.user.get_username()}",
+                 data={"user": instance.user.get_username(), "token_prefix": instance.key[:4]},
+                 request=_request_user()[1])

@@ -26,6 +26,18 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
+class OneLineRefusalsFilter(logging.Filter):
+    """A refused request (any 4xx: 403, 404, 410 …) is logged as one line, not with the traceback of
+    the PermissionDenied / Http404 that produced it; server errors (5xx) keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 try:
     from gunicorn.glogging import Logger as _GunicornLogger
 except ImportError:  # gunicorn is only needed by `serve`

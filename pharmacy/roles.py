@@ -83,6 +83,13 @@ def require_role(user, *roles: str, action: str = "do this") -> None:
         raise PermissionDenied(f"Only {' or '.join(roles)} may {action}.")
 
 
+def refusal_reason(roles) -> str:
+    """What a refused person reads on the 403 page."""
+    names = sorted(roles)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f"This page is for the {listed} role{'s' if len(names) > 1 else ''}; your account does not hold it."
+
+
 def role_required(*roles: str):
     """Decorator for HTML views; records the roles on the view for the security matrix test."""
 
@@ -91,7 +98,7 @@ def role_required(*roles: str):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
-                raise PermissionDenied
+                raise PermissionDenied(refusal_reason(roles))
             return view(request, *args, **kwargs)
 
         wrapped.allowed_roles = frozenset(roles)

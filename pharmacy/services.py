@@ -29,3 +29,26 @@ def encounter_record(*, actor: Actor, reason: str, patient: Patient, **fields) -
         save_with_history(locked, actor=actor, reason=f"Last visit updated from encounter {encounter.pk}",
                           update_fields=["last_visit_date"])
     return encounter
+
+
+# --- API tokens: an account sees, creates and revokes its own (issue 11 item 8) --------------------
+# The audit chain hears of both through audit/signals.py (post_save / post_delete of Token).
+
+@transaction.atomic
+def api_token_create(*, actor):
+    """A new token for the acting account; an existing one is revoked first (one token per account)."""
+    from rest_framework.authtoken.models import Token
+
+    for old in Token.objects.select_for_update().filter(user=actor):
+        old.delete()
+    return Token.objects.create(user=actor)
+
+
+@transaction.atomic
+def api_token_revoke(*, actor) -> bool:
+    from rest_framework.authtoken.models import Token
+
+    tokens = list(Token.objects.select_for_update().filter(user=actor))
+    for token in tokens:
+        token.delete()
+    return bool(tokens)

@@ -9,8 +9,9 @@ from . import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/api-tokens/", views.api_tokens, name="api-tokens"),
     path("patients/", views.patient_search, name="patient-search"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
     path("admin/", admin.site.urls),
@@ -23,3 +24,8 @@ urlpatterns = [
 for app in ("refills", "priorauth", "reconciliation", "audit"):
     if find_spec(f"{app}.urls") is not None:
         urlpatterns.append(path(f"{app}/", include(f"{app}.urls")))
+
+# Styled error pages with the reason and a way back (pharmacy/error_views.py).
+handler403 = "pharmacy.error_views.permission_denied"
+handler404 = "pharmacy.error_views.page_not_found"
+handler500 = "pharmacy.error_views.server_error"

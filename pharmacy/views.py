@@ -4,21 +4,41 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.util import find_spec
 
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 
 from . import selectors
 from .access import mark_phi_access
 from .dashboard import QUEUE_APPS, queue_summaries
 from .models import Patient
-from .roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+from .roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required, user_roles
 
 STAFF_AND_PRESCRIBERS = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
 
 
-@role_required(*STAFF_AND_PRESCRIBERS)
+class LoginView(auth_views.LoginView):
+    """After logging in, each person lands where their work is: an integrator on its API tokens."""
+
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        from .error_views import home_for
+
+        return home_for(self.request.user)[0]
+
+
 def dashboard(request):
+    if request.user.is_authenticated and user_roles(request.user) == {INTEGRATOR}:
+        return redirect("api-tokens")
+    return _dashboard(request)
+
+
+@role_required(*STAFF_AND_PRESCRIBERS)
+def _dashboard(request):
     return render(request, "pharmacy/dashboard.html", {"queues": queue_summaries(user=request.user)})
 
 
@@ -54,3 +74,27 @@ def patient_panels(*, patient, user) -> list[dict]:
         if provider is not None:
             panels.extend(provider(patient=patient, user=user))
     return panels
+
+
+@never_cache
+@role_required(INTEGRATOR, ADMIN)
+def api_tokens(request):
+    """The account's own API token: see it, create (replace) it, revoke it. Nobody else's."""
+    from rest_framework.authtoken.models import Token
+
+    from . import services
+
+    new_key = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            revoked = services.api_token_revoke(actor=request.user)
+            messages.success(request, "Token revoked; requests using it are now refused." if revoked
+                             else "There was no token to revoke.")
+            return redirect("api-tokens")
+        new_key = services.api_token_create(actor=request.user).key
+        messages.success(request, "New token created. Copy it now: it is shown in full only this once.")
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "pharmacy/api_tokens.html", {"token": token, "new_key": new_key})
+
+
+dashboard.allowed_roles = frozenset({*STAFF_AND_PRESCRIBERS, INTEGRATOR})  # integrators are sent to their tokens

@@ -125,14 +125,18 @@ def test_integrator_is_refused_on_every_html_page():
         if method != "public" and not path.startswith("/api/")
     ]
     assert html, "no HTML endpoints found"
-    offending = [(name, path) for name, path, roles in html if roles and "integrator" in roles]
+    # Issue 11: an integrator's browser page is its own API token page; "/" sends it there.
+    integrator_pages = {"api-tokens", "dashboard"}
+    offending = [(name, path) for name, path, roles in html
+                 if roles and "integrator" in roles and name not in integrator_pages]
     assert not offending, f"HTML pages open to integrators: {offending}"
 
 
 @pytest.mark.django_db
 def test_integrator_uses_the_api_but_not_pages(client, integrator, api_client_for):
     client.force_login(integrator)
-    assert client.get("/").status_code == 403
+    landing = client.get("/")
+    assert landing.status_code == 302 and landing["Location"] == "/account/api-tokens/"
     assert client.get("/patients/").status_code == 403
     assert api_client_for(user=integrator).get("/api/v1/patients/").status_code == 200
 
