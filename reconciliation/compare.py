@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from pharmacy.drug_classes import HIGH, LOW, MEDIUM, class_info, cross_sensitive, reconciliation_priority
+from pharmacy.interop.sig import comparable_frequency
 
 NEW_IN_EHR = "new_in_ehr"
 MISSING_FROM_EHR = "missing_from_ehr"
@@ -139,16 +140,6 @@ def normalise_strength(value: str) -> str:
     number = m.group(1).rstrip("0").rstrip(".") if "." in m.group(1) else m.group(1)
     unit = (m.group(2) or "").replace("units", "unit")
     return f"{number} {unit}".strip()
-
-
-_FREQ_ALIASES = {"qd": "daily", "once daily": "daily", "every day": "daily", "q24h": "daily",
-                 "q12h": "bid", "q8h": "tid", "q6h": "qid", "bedtime": "qhs", "at bedtime": "qhs",
-                 "nightly": "qhs", "twice daily": "bid", "three times daily": "tid"}
-
-
-def normalise_frequency(value: str) -> str:
-    text = (value or "").strip().lower()
-    return _FREQ_ALIASES.get(text, text)
 
 
 def _digits(value: str) -> str:
@@ -303,7 +294,7 @@ def compare(*, ehr_medications: list[EhrMedication], prescriptions: list[Pharmac
                                  f"a pending prescription for {med.strength} to confirm with the prescriber.",
                 ehr=_ehr_view(med), pharmacy=_rx_view(rx), prescription_id=rx.id, reasons=[reason]))
             continue
-        ehr_freq, rx_freq = normalise_frequency(med.frequency), normalise_frequency(rx.frequency)
+        ehr_freq, rx_freq = comparable_frequency(med.frequency), comparable_frequency(rx.frequency)
         if ehr_freq and rx_freq and ehr_freq != rx_freq:
             findings.append(Finding(
                 kind=FREQUENCY_CHANGE, action=REPLACE_PENDING, priority=priority,

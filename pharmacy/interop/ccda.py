@@ -43,10 +43,10 @@ from pharmacy.interop.clinical import (
 from pharmacy.interop.fhir import (
     ENCOUNTER_CLASS,
     NKA_SNOMED_CODES,
-    frequency_from_text,
     normalise_route,
     strength_from_name,
 )
+from pharmacy.interop.sig import frequency_from_period, meal_qualifier, parse_directions
 
 __all__ = ["read_ccda", "oid_code_system"]
 
@@ -129,12 +129,6 @@ GENERIC_ALLERGENS = frozenset({"105590001", "410942007", "373873005", "406463001
 MED_STATUS = {
     "active": "active", "completed": "completed", "aborted": "stopped", "suspended": "on-hold",
     "cancelled": "cancelled", "held": "on-hold", "new": "active", "nullified": "entered-in-error",
-}
-EIVL_EVENTS = {
-    "HS": "at bedtime", "WAKE": "on waking", "AC": "before meals", "ACM": "before breakfast",
-    "ACD": "before lunch", "ACV": "before dinner", "PC": "after meals", "PCM": "after breakfast",
-    "PCD": "after lunch", "PCV": "after dinner", "C": "with meals", "CM": "with breakfast",
-    "CD": "with lunch", "CV": "with dinner",
 }
 _ID_TYPES = {"2.16.840.1.113883.4.1": "SS", "2.16.840.1.113883.4.6": "NPI"}
 
@@ -515,9 +509,10 @@ class _CcdaReader:
             break
         free_text = m.sig or (sa_text if sa_text != m.name else "")
         if free_text:
+            parsed = parse_directions(free_text)
             if not m.frequency:
-                m.frequency = frequency_from_text(free_text)
-            if not m.as_needed and re.search(r"\b(as needed|prn)\b", free_text, re.IGNORECASE):
+                m.frequency = parsed.frequency_code
+            if parsed.as_needed:
                 m.as_needed = True
         if m.sig and (not m.name or not m.route):
             self._sig_assist(m)
@@ -536,8 +531,10 @@ class _CcdaReader:
             elif xsi_type == "EIVL_TS" or et.find("event") is not None:
                 event = et.find("event")
                 code = (event.get("code") if event is not None else "") or ""
-                label = EIVL_EVENTS.get(code.upper(), code)
-                if label:
+                label = meal_qualifier(code) or code.lower()
+                if label == "hs" and m.frequency in ("", "daily"):
+                    m.frequency = "qhs"
+                elif label:
                     m.frequency = f"{m.frequency} {label}".strip() if m.frequency else label
             elif not dates_done:
                 dates_done = True
@@ -551,6 +548,7 @@ class _CcdaReader:
 
     @staticmethod
     def _pivl(et: Element) -> str:
+        """PIVL_TS → frequency code through the one sig parser (HL7 v3 Data Types R1 §PIVL_TS)."""
         period = et.find("period")
         if period is None or period.get("nullFlavor"):
             return ""
@@ -558,31 +556,10 @@ class _CcdaReader:
             value = Decimal(period.get("value", "").strip())
         except InvalidOperation:
             return ""
-        if not value.is_finite():
+        if not value.is_finite() or value <= 0:
             return ""
-        unit = (period.get("unit") or "").strip().lower()
-        hours = {"h": value, "min": value / 60, "d": value * 24, "wk": value * 168}.get(unit)
         institution = (et.get("institutionSpecified") or "").lower() == "true"
-        if hours is None:
-            if unit == "mo":
-                return "monthly" if value == 1 else f"every {_num(str(value))} months"
-            return f"every {_num(str(value))} {unit}"
-        if hours <= 0:
-            return ""
-        per_day = Decimal(24) / hours
-        if institution and per_day == per_day.to_integral_value() and 1 <= per_day <= 4:
-            return {1: "daily", 2: "bid", 3: "tid", 4: "qid"}[int(per_day)]
-        if hours == 24:
-            return "daily"
-        if hours == 48:
-            return "every other day"
-        if hours == 168:
-            return "weekly"
-        if hours < 24 and hours == hours.to_integral_value():
-            return f"q{int(hours)}h"
-        if hours % 24 == 0:
-            return f"every {int(hours / 24)} days"
-        return f"every {_num(str(hours))} hours"
+        return frequency_from_period(value, (period.get("unit") or "").strip(), institution=institution)
 
     def _supply_order(self, supply: Element, m: MedicationData) -> None:
         qty = supply.find("quantity")

@@ -8,8 +8,8 @@ FHIR at all — not JSON, no ``resourceType``, an entry without a resource type,
 top-level resource — raises ``ClinicalParseError`` naming the element, e.g.
 ``Bundle.entry[3].resource: missing resourceType``.
 
-The small text helpers (``strength_from_name``, ``frequency_from_text``, ``normalise_route``) are
-shared with the C-CDA reader.
+The small text helpers (``strength_from_name``, ``normalise_route``) are shared with the C-CDA reader;
+frequencies (Timing and dosage text) are read by the one sig parser, ``pharmacy.interop.sig``.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from pharmacy.interop.clinical import (
     PatientData,
     ProblemData,
 )
+from pharmacy.interop.sig import frequency_from_timing, parse_directions
 
 __all__ = [
     "read_fhir",
@@ -45,7 +46,6 @@ __all__ = [
     "build_communication",
     "code_system_name",
     "strength_from_name",
-    "frequency_from_text",
     "normalise_route",
     "NKA_SNOMED_CODES",
 ]
@@ -153,42 +153,6 @@ def strength_from_name(name: str) -> str:
         if text not in found:
             found.append(text)
     return " / ".join(found)
-
-
-_WORD_NUM = {"one": "1", "two": "2", "three": "3", "four": "4", "six": "6", "eight": "8", "twelve": "12",
-             "twenty-four": "24"}
-_FREQ_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(four times (a|per|each) day|four times daily|qid|q\.i\.d\.?)(?!\w)"), "qid"),
-    (re.compile(r"\b(three times (a|per|each) day|three times daily|tid|t\.i\.d\.?)(?!\w)"), "tid"),
-    (re.compile(r"\b(twice (a|per|each) day|twice daily|two times (a|per|each) day|bid|b\.i\.d\.?)(?!\w)"),
-     "bid"),
-    (re.compile(r"\b(every other day|qod|alternate days)\b"), "every other day"),
-    (re.compile(r"\b(once (a|per) week|weekly|every week)\b"), "weekly"),
-    (re.compile(r"\b(at bedtime|qhs|nightly|every night|at night)\b"), "at bedtime"),
-    (re.compile(r"\b(once daily|once a day|daily|every day|per day|a day|each day|qd|q\.d\.|"
-                r"every morning|each morning|in the morning|every evening|qam|qpm)(?!\w)"), "daily"),
-]
-_EVERY_HOURS_RE = re.compile(
-    r"\b(?:every|q)\s*(\d+|one|two|three|four|six|eight|twelve|twenty-four)"
-    r"(?:\s*(?:-|to)\s*(\d+|one|two|three|four|six|eight|twelve))?\s*(?:\(\w+\)\s*)?(?:hours|hour|hrs|hr|h)\b"
-)
-
-
-def frequency_from_text(text: str) -> str:
-    """A frequency word from free-text directions ("1 tab by mouth twice daily" → "bid"); "" if none."""
-    if not text:
-        return ""
-    low = text.lower()
-    m = _EVERY_HOURS_RE.search(low)
-    if m:
-        first = _WORD_NUM.get(m.group(1), m.group(1))
-        if m.group(2):
-            return f"q{first}-{_WORD_NUM.get(m.group(2), m.group(2))}h"
-        return {"24": "daily"}.get(first, f"q{first}h")
-    for pattern, value in _FREQ_PATTERNS:
-        if pattern.search(low):
-            return value
-    return ""
 
 
 _ROUTE_BY_CODE = {
@@ -375,77 +339,6 @@ def _name_display(name: Any) -> str:
 
 
 _SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
-_FREQ_DAILY = {1: "daily", 2: "bid", 3: "tid", 4: "qid"}
-_GTS_CODES = {
-    "QD": "daily", "BID": "bid", "TID": "tid", "QID": "qid", "AM": "every morning", "PM": "every evening",
-    "QOD": "every other day", "WK": "weekly", "MO": "monthly", "HS": "at bedtime", "QHS": "at bedtime",
-}
-_WHEN = {
-    "HS": "at bedtime", "WAKE": "on waking", "C": "with meals", "CM": "with breakfast", "CD": "with lunch",
-    "CV": "with dinner", "AC": "before meals", "ACM": "before breakfast", "ACD": "before lunch",
-    "ACV": "before dinner", "PC": "after meals", "PCM": "after breakfast", "PCD": "after lunch",
-    "PCV": "after dinner", "MORN": "in the morning", "AFT": "in the afternoon", "EVE": "in the evening",
-    "NIGHT": "at night",
-}
-_UNIT_WORD = {"s": "seconds", "min": "minutes", "h": "hours", "d": "days", "wk": "weeks", "mo": "months",
-              "a": "years"}
-
-
-def frequency_from_timing(timing: Any) -> str:
-    """FHIR Timing → "bid" / "q4-6h" / "daily before breakfast" / "3 times weekly" …; "" if absent."""
-    timing = _d(timing)
-    code_cc = timing.get("code")
-    if code_cc:
-        code = _cc_code(code_cc).upper()
-        m = re.fullmatch(r"Q(\d+)H", code)
-        if code in _GTS_CODES:
-            return _GTS_CODES[code]
-        if m:
-            return f"q{m.group(1)}h"
-        text = _cc_text(code_cc)
-        if text:
-            return text
-    rep = _d(timing.get("repeat"))
-    if not rep:
-        return ""
-    freq = _int(rep.get("frequency")) or 1
-    period = rep.get("period")
-    period_max = rep.get("periodMax")
-    unit = _s(rep.get("periodUnit"))
-    p = _num(period)
-    result = ""
-    if p:
-        if unit == "h":
-            if freq == 1:
-                result = f"q{p}-{_num(period_max)}h" if _num(period_max) else f"q{p}h"
-            else:
-                result = f"{freq} times every {p} hours"
-        elif unit == "d":
-            if p == "1":
-                result = _FREQ_DAILY.get(freq, f"{freq} times daily")
-            elif freq == 1:
-                result = "every other day" if p == "2" else f"every {p} days"
-            else:
-                result = f"{freq} times every {p} days"
-        elif unit == "wk":
-            if p == "1":
-                result = "weekly" if freq == 1 else f"{freq} times weekly"
-            else:
-                result = f"every {p} weeks" if freq == 1 else f"{freq} times every {p} weeks"
-        elif unit == "mo":
-            if p == "1":
-                result = "monthly" if freq == 1 else f"{freq} times monthly"
-            else:
-                result = f"every {p} months" if freq == 1 else f"{freq} times every {p} months"
-        elif unit:
-            word = _UNIT_WORD.get(unit, unit)
-            result = f"every {p} {word}" if freq == 1 else f"{freq} times every {p} {word}"
-    when = [_WHEN.get(_s(w).upper(), _s(w)) for w in _as_list(rep.get("when")) if _s(w)]
-    if when:
-        result = " ".join([result] + when).strip() if result else " ".join(when)
-    return result
-
-
 def _join_distinct(values: list[str], sep: str = "; ") -> str:
     out: list[str] = []
     for v in values:
@@ -560,6 +453,7 @@ class _FhirReader:
         self.top: dict | None = None
         # medications whose name is a list of compound ingredients: no strength is guessed from it
         self.compounds: set[int] = set()
+        self.current: dict = {}
 
     # ---- collection -------------------------------------------------------------------------
 
@@ -625,6 +519,7 @@ class _FhirReader:
         handler = getattr(self, f"_read_{rt}", None)
         if handler is None:
             return
+        self.current = resource
         handler(resource, path, owner)
 
     @staticmethod
@@ -765,8 +660,16 @@ class _FhirReader:
                 label = _cc_text(route) or _s(best.get("display"))
                 routes.append(normalise_route(label, _s(best.get("code"))))
             freq = frequency_from_timing(dosage.get("timing"))
-            if not freq and text:
-                freq = frequency_from_text(text) or text
+            if text:
+                parsed = parse_directions(text)
+                if parsed.as_needed:
+                    m.as_needed = True
+                if not freq:
+                    freq = parsed.frequency_code
+                    if not freq:
+                        self.record.warnings.append(
+                            f"{self._label(self.current)}: directions not read, kept as written: {text!r}"
+                        )
             freqs.append(freq)
         m.dose = _join_distinct(doses)
         m.route = _join_distinct(routes)

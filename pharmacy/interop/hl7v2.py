@@ -962,7 +962,7 @@ class _MessageReader:
         if timings and not med.frequency:
             self.warn(f"order {number}: repeat pattern {timings[0]!r} not recognised")
         if not med.frequency and sig and sig.frequency:
-            med.frequency = sig.frequency
+            med.frequency = sig.frequency_code
         # PRN: TQ1-9 priority / TQ.6 priority "PRN", or "as needed" in the instructions.
         priorities = [tq1.get(9) if tq1 else "", rxe.get(1, 6) if rxe else "", orc.get(7, 6) if orc else ""]
         med.as_needed = (

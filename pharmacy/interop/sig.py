@@ -32,8 +32,13 @@ from types import ModuleType
 __all__ = [
     "REVIEW_THRESHOLD",
     "ParsedSig",
+    "comparable_frequency",
+    "frequency_from_period",
+    "frequency_from_timing",
+    "meal_qualifier",
     "normalize_frequency",
     "normalize_route",
+    "parse_directions",
     "parse_medication_list",
     "parse_sig",
 ]
@@ -51,6 +56,7 @@ CONF_FUZZY_AMBIGUOUS = 0.4  # typo that could be several different drugs
 CONF_EXPLICIT = 0.95  # an explicit abbreviation or phrase (PO, BID, 500 mg)
 CONF_IMPLIED = 0.7  # route implied by the dose form (tablet → oral)
 CONF_CONFLICT = 0.6  # two different values written on the same line
+CONF_TAPER = 0.6  # a schedule that changes: the first step's frequency is not the whole story
 
 
 @dataclass
@@ -68,6 +74,11 @@ class ParsedSig:
     as_needed: bool = False
     indication: str = ""  # "wheeze" in "prn wheeze"
     status: str = ""  # "stopped" / "on-hold" when the line says stop / hold
+    meal: str = ""  # timing qualifier: "ac" (ante cibum), "pc", "with meals", "hs", "ac hs", …
+    duration: str = ""  # "5 days" in "x 5 days"
+    taper: bool = False  # a schedule that changes over time ("… then …", "taper")
+    steps: list[str] = field(default_factory=list)  # each step of a taper as written
+    notes: list[str] = field(default_factory=list)  # what could not be read, said plainly
     candidates: list[str] = field(default_factory=list)  # other names a fuzzy match could be
     confidence: dict[str, float] = field(default_factory=dict)  # drug, strength, route, frequency
 
@@ -79,6 +90,20 @@ class ParsedSig:
     @property
     def needs_review(self) -> bool:
         return self.confidence.get("drug", 0.0) < REVIEW_THRESHOLD
+
+    @property
+    def unreadable(self) -> bool:
+        """Directions were given but nothing of dose, route, frequency or PRN could be read."""
+        return bool(self.text.strip()) and not (
+            self.frequency or self.dose or self.route or self.as_needed or self.strength
+        )
+
+    @property
+    def frequency_code(self) -> str:
+        """Frequency with its timing qualifier, as readers store it: "tid ac", "bid", "qhs"."""
+        if self.frequency and self.meal and self.meal not in self.frequency:
+            return f"{self.frequency} {self.meal}"
+        return self.frequency
 
     @property
     def strength_text(self) -> str:
@@ -212,6 +237,14 @@ def _q_weeks(m: re.Match) -> str:
     return "weekly" if n == 1 else f"q{n}w"
 
 
+_PER_DAY_CODES = {1: "daily", 2: "bid", 3: "tid", 4: "qid"}
+
+
+def _per_day_code(n: str) -> str:
+    number = int(_NUMBER_WORDS.get(n.lower(), n))
+    return _PER_DAY_CODES.get(number, f"{number}x daily")
+
+
 _DAY_NAMES = {
     "mon": r"mon(?:day)?s?|m", "tue": r"tue(?:s(?:day)?)?s?|tu|t", "wed": r"wed(?:nesday)?s?|w",
     "thu": r"thu(?:r(?:s(?:day)?)?)?s?|th|r", "fri": r"fri(?:day)?s?|f",
@@ -247,6 +280,9 @@ _FREQUENCIES: list[tuple[str, str | Callable[[re.Match], str]]] = [
     (r"\bevery\s+hour\b|\bhourly\b|\bqh\b", "q1h"),
     (r"\bq\s*(\d+)\s*min(?:utes?)?\b|\bevery\s+(\d+)\s*min(?:utes?)?\b",
      lambda m: f"q{m.group(1) or m.group(2)}min"),
+    (rf"\b([1-6]|one|two|three|four)\s*(?:-|to|or)\s*([1-6]|two|three|four|five|six)\s*{_TIMES}\s*{_PER_DAY}",
+     lambda m: f"{_per_day_code(m.group(1))}-{_per_day_code(m.group(2))}"),
+    (rf"\b([5-9]|1[0-2]|five|six)\s*{_TIMES}\s*{_PER_DAY}", lambda m: f"{_per_day_code(m.group(1))}"),
     (rf"\bqid\b|\b(?:4|four)\s*{_TIMES}\s*{_PER_DAY}", "qid"),
     (rf"\btid\b|\b(?:3|three)\s*{_TIMES}\s*{_PER_DAY}|\bthrice\s+daily\b", "tid"),
     (rf"\bbid\b|\btwice\s*{_PER_DAY}|\b(?:2|two)\s*{_TIMES}\s*{_PER_DAY}"
@@ -273,6 +309,193 @@ _FREQUENCIES: list[tuple[str, str | Callable[[re.Match], str]]] = [
 ]
 _FREQ_RE = [(re.compile(p), code) for p, code in _FREQUENCIES]
 _TIME_OF_DAY = {"qhs", "qam", "qpm"}
+
+# Timing qualifiers written with a frequency (Latin prescription abbreviations: a.c. ante cibum,
+# p.c. post cibum, h.s. hora somni; HL7 v3 TimingEvent / FHIR EventTiming codes below).
+_MEALS: list[tuple[str, re.Pattern[str]]] = [
+    ("ac hs", re.compile(r"\bac\s*(?:&|and|\+|,|/)?\s*(?:at\s+)?(?:q?hs|bed\s*time)\b"
+                         r"|\bbefore\s+meals\s+and\s+(?:at\s+)?bed\s*time\b")),
+    ("ac", re.compile(r"\bac\b|\bbefore\s+(?:each\s+|all\s+|a\s+)?meals?\b|\bbefore\s+eating\b")),
+    ("pc", re.compile(r"\bpc\b|\bafter\s+(?:each\s+|all\s+|a\s+)?meals?\b|\bafter\s+eating\b")),
+    ("with meals", re.compile(r"\bwith\s+(?:each\s+|all\s+|a\s+)?meals?\b")),
+    ("with food", re.compile(r"\bwith\s+food\b")),
+    ("before breakfast", re.compile(r"\bbefore\s+breakfast\b")),
+    ("with breakfast", re.compile(r"\bwith\s+breakfast\b")),
+]
+_TAPER_RE = re.compile(
+    r"\btaper(?:ing|ed)?\b|\bwean(?:ing)?\b|\bthen\s+(?:decrease|reduce|increase)\b"
+    r"|\b(?:decrease|reduce|increase)\s+(?:by|to)\b|\b(?:x|for)\s*\d+\s*(?:days?|d|weeks?|wks?)\s*,?\s*then\b"
+)
+_THEN_RE = re.compile(r"\s*[,;]?\s*\bthen\b\s*")
+_DURATION_RE = re.compile(
+    r"\b(?:x|for)\s*(\d+)\s*(days?|d|weeks?|wks?|months?)\b(?!\s*supply)"
+)
+_DURATION_UNIT = {"d": "days", "day": "days", "days": "days", "week": "weeks", "weeks": "weeks",
+                  "wk": "weeks", "wks": "weeks", "month": "months", "months": "months"}
+
+
+def _meal(low: str) -> str:
+    for name, regex in _MEALS:
+        if regex.search(low):
+            return name
+    return ""
+
+
+# HL7 v3 TimingEvent (C-CDA EIVL_TS/event) and FHIR EventTiming codes → qualifier words.
+_EVENT_QUALIFIERS = {
+    "AC": "ac", "ACM": "before breakfast", "ACD": "before lunch", "ACV": "before dinner",
+    "PC": "pc", "PCM": "after breakfast", "PCD": "after lunch", "PCV": "after dinner",
+    "C": "with meals", "CM": "with breakfast", "CD": "with lunch", "CV": "with dinner",
+    "HS": "hs", "WAKE": "on waking", "MORN": "in the morning", "AFT": "in the afternoon",
+    "EVE": "in the evening", "NIGHT": "at night", "ICM": "between meals", "IC": "between meals",
+}
+
+
+def meal_qualifier(code: str) -> str:
+    """HL7 v3 TimingEvent / FHIR EventTiming code ("AC", "HS", "PCV") → qualifier; "" if unknown."""
+    return _EVENT_QUALIFIERS.get((code or "").strip().upper(), "")
+
+
+# FHIR "timing abbreviation" value set (GTSAbbreviation) → frequency codes.
+_GTS_CODES = {
+    "QD": "daily", "BID": "bid", "TID": "tid", "QID": "qid", "AM": "qam", "PM": "qpm", "QOD": "qod",
+    "WK": "weekly", "MO": "monthly", "HS": "qhs", "QHS": "qhs", "Q4H": "q4h", "Q6H": "q6h", "Q8H": "q8h",
+}
+_HOURS_PER = {"s": 1 / 3600, "min": 1 / 60, "h": 1, "d": 24, "wk": 168, "mo": 730, "a": 8760}
+
+
+def _n(value) -> str:
+    text = f"{float(value):g}"
+    return text
+
+
+def frequency_from_period(
+    period,
+    unit: str,
+    *,
+    frequency: int | None = 1,
+    period_max=None,
+    frequency_max: int | None = None,
+    institution: bool = False,
+    when: tuple[str, ...] | list[str] = (),
+) -> str:
+    """A structured repeat (FHIR Timing.repeat; C-CDA PIVL_TS period) → the same codes as the text
+    parser: "bid", "q8h", "q4-6h", "tiw", "q2w", "monthly", "tid ac". "" when nothing usable.
+
+    ``institution`` is C-CDA PIVL_TS@institutionSpecified: "every 8 hours" then means "three times a
+    day at the times the institution sets" (HL7 v3 Data Types R1 §PIVL), i.e. tid.
+    """
+    try:
+        p = float(period)
+    except (TypeError, ValueError):
+        p = None
+    unit = (unit or "").strip().lower()
+    freq = int(frequency or 1)
+    code = ""
+    hours_per = _HOURS_PER.get(unit)
+    if p is not None and p > 0 and hours_per is not None:
+        hours = p * hours_per
+        if institution and freq == 1 and (24 / hours).is_integer() and 1 <= 24 / hours <= 4:
+            code = _PER_DAY_CODES[int(24 / hours)]
+        elif unit in ("h", "min", "s") and freq == 1:
+            if unit == "min":
+                code = f"q{_n(p)}min"
+            elif period_max:
+                code = f"q{_n(p)}-{_n(period_max)}h"
+            else:
+                code = {24: "daily", 48: "qod", 72: "q3d"}.get(hours, f"q{_n(hours)}h")
+        elif unit == "h" and (24 / hours * freq).is_integer() and hours <= 24 and 24 % hours == 0:
+            per_day = int(24 / hours * freq)
+            code = _PER_DAY_CODES.get(per_day, f"{per_day}x daily")
+        elif unit == "d":
+            if p == 1:
+                code = _PER_DAY_CODES.get(freq, f"{freq}x daily")
+                if frequency_max and frequency_max > freq:
+                    code = f"{code}-{_PER_DAY_CODES.get(frequency_max, f'{frequency_max}x daily')}"
+            elif freq == 1:
+                code = {2: "qod", 7: "weekly", 14: "q2w"}.get(p, f"q{_n(p)}d")
+            else:
+                code = f"{freq}x every {_n(p)} days"
+        elif unit == "wk":
+            if p == 1:
+                code = {1: "weekly", 2: "biw", 3: "tiw"}.get(freq, f"{freq}x weekly")
+            elif freq == 1:
+                code = f"q{_n(p)}w"
+            else:
+                code = f"{freq}x every {_n(p)} weeks"
+        elif unit == "mo":
+            code = ("monthly" if p == 1 else f"q{_n(p)}mo") if freq == 1 else f"{freq}x every {_n(p)} months"
+        elif unit == "a":
+            code = "yearly" if p == 1 and freq == 1 else f"{freq}x every {_n(p)} years"
+        else:
+            code = f"{freq}x every {_n(p)} {unit}"
+    qualifiers = [q for q in (meal_qualifier(w) for w in when) if q]
+    if qualifiers == ["hs"] and code in ("", "daily"):
+        return "qhs"
+    if qualifiers == ["in the morning"] and code in ("", "daily"):
+        return "qam"
+    if qualifiers == ["in the evening"] and code in ("", "daily"):
+        return "qpm"
+    return " ".join([code] + list(dict.fromkeys(qualifiers))).strip() if code or qualifiers else ""
+
+
+def frequency_from_timing(timing) -> str:
+    """FHIR R4 Timing (code and/or repeat) → frequency code; "" if absent. Timing.code uses the
+    GTSAbbreviation value set (http://hl7.org/fhir/R4/valueset-timing-abbreviation.html)."""
+    if not isinstance(timing, dict):
+        return ""
+    code_cc = timing.get("code")
+    if isinstance(code_cc, dict):
+        for coding in code_cc.get("coding") or []:
+            code = str((coding or {}).get("code") or "").upper()
+            if code in _GTS_CODES:
+                return _GTS_CODES[code]
+            m = re.fullmatch(r"Q(\d+)H", code)
+            if m:
+                return normalize_frequency(code)
+        text = str(code_cc.get("text") or "")
+        if text and normalize_frequency(text):
+            return normalize_frequency(text)
+    rep = timing.get("repeat")
+    if not isinstance(rep, dict):
+        return ""
+    when = [str(w) for w in (rep.get("when") or []) if isinstance(w, str)]
+    try:
+        freq = int(rep.get("frequency") or 1)
+        freq_max = int(rep["frequencyMax"]) if rep.get("frequencyMax") is not None else None
+    except (TypeError, ValueError):
+        freq, freq_max = 1, None
+    if rep.get("period") is None and not when:
+        return ""
+    return frequency_from_period(
+        rep.get("period"), str(rep.get("periodUnit") or ""), frequency=freq,
+        period_max=rep.get("periodMax"), frequency_max=freq_max, when=when,
+    )
+
+
+# Codes that mean the same number of administrations a day, for comparing an EHR list with a
+# prescription (q12h and bid are both "twice a day" for reconciliation).
+_SAME_AS = {"q24h": "daily", "qd": "daily", "q12h": "bid", "q8h": "tid", "q6h": "qid", "qam": "daily",
+            "qpm": "daily"}
+_CODE_RE = re.compile(
+    r"^(?:daily|bid|tid|qid|qhs|qam|qpm|qod|weekly|biw|tiw|monthly|once|prn|yearly|q\d+(?:-\d+)?(?:h|min|d|w|mo)"
+    r"|\d+x daily|(?:daily|bid|tid|qid)-(?:bid|tid|qid|\d+x daily)|weekly:[a-z,]+)"
+    r"(?:\s(?:ac hs|ac|pc|hs|with meals|with food|(?:before|after|with) (?:breakfast|lunch|dinner)"
+    r"|on waking|in the morning|in the afternoon|in the evening|at night|between meals))*$"
+)
+
+
+def comparable_frequency(value: str) -> str:
+    """One key per frequency for comparisons: any code or free text a reader or a user wrote
+    ("twice daily", "BID", "q12h", "tid ac") → "bid" / "tid" …; the lowered text when unreadable."""
+    text = (value or "").strip().lower()
+    if not text:
+        return ""
+    code = text if _CODE_RE.match(text) else (normalize_frequency(text) or text)
+    base = code.split(" ", 1)[0] if not code.startswith(("weekly:",)) and _CODE_RE.match(code) else code
+    if base == "qhs":
+        return "qhs"
+    return _SAME_AS.get(base, base)
 
 _PRN_RE = re.compile(
     r"\bprn\b|\bas\s+needed\b|\bas\s+required\b|\bif\s+needed\b|\bwhen\s+needed\b|\bas\s+necessary\b"
@@ -457,7 +680,27 @@ def _prepare(line: str) -> str:
     s = _Q_DOT.sub("q", s)
     s = _PAREN_NUMBER.sub(" ", s)
     s = s.replace("½", "1/2")
+    s = _GLUED.sub(_unglue, s)
+    s = _HOUR_WORDS.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()] + " ", s)
     return re.sub(r"\s+", " ", s).strip()
+
+
+# "TIDAC", "QIDACHS", "BIDPC", "ACHS": prescription shorthand written without spaces.
+_GLUED = re.compile(r"\b(qd|bid|tid|qid|daily|q\d+h)(ac|pc|hs)(hs)?\b|\b(ac|pc)(hs)\b", re.IGNORECASE)
+
+
+def _unglue(m: re.Match) -> str:
+    return " ".join(g for g in m.groups() if g)
+
+
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "twenty-four": "24",
+                 "twenty four": "24", "forty-eight": "48", "seventy-two": "72"}
+_HOUR_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty[- ]four|forty-eight|seventy-two)\s+"
+    r"(?=(?:hours?|hrs?|days?|weeks?|months?)\b)",
+    re.IGNORECASE,
+)
 
 
 def _strip_label(s: str) -> str:
@@ -482,10 +725,28 @@ def normalize_route(text: str) -> str:
 def normalize_frequency(text: str) -> str:
     """Frequency code for free text or an HL7 repeat pattern ("BID", "Q4-6H", "every morning")."""
     low = _prepare(text).lower()
-    codes = _frequencies(low)
-    if codes:
-        return codes[0][0]
+    freq, meal, _conf = _frequency_and_meal(low)
+    if freq:
+        return f"{freq} {meal}" if meal and meal not in freq else freq
     return "prn" if _PRN_RE.search(low) else ""
+
+
+def _frequency_and_meal(low: str) -> tuple[str, str, float]:
+    """(frequency code, meal qualifier, confidence) for lowered, prepared text; ("", "", 0) if none."""
+    found = _frequencies(low)
+    meal = _meal(low)
+    if "hs" in meal.split() or meal == "ac hs":
+        # "tid ac & hs": bedtime is a qualifier of the count, not a second frequency
+        counted = [(c, p) for c, p in found if c != "qhs"]
+        if counted:
+            found = counted
+    if not found:
+        return "", meal, 0.0
+    code = found[0][0]
+    if meal == "ac hs" and code == "tid":
+        code = "qid"  # three doses before meals and one at bedtime
+    confidence = CONF_EXPLICIT if len(found) == 1 else CONF_CONFLICT
+    return code, meal, confidence
 
 
 def _frequencies(low: str) -> list[tuple[str, int]]:
@@ -735,15 +996,35 @@ def parse_sig(line: str, *, known_drugs: Mapping[str, str] | None = None) -> Par
         result.as_needed = True
         marks.append(prn.start())
         result.indication = _indication(low[prn.end():])
+    taper = bool(_TAPER_RE.search(low)) or len(_THEN_RE.split(low)) > 2
+    if taper:
+        result.taper = True
+        result.steps = [step.strip(" ,;.") for step in _THEN_RE.split(prepared) if step.strip(" ,;.")]
+        first = result.steps[0].lower() if result.steps else low
+        step_freq, step_meal, _c = _frequency_and_meal(first)
+        result.notes.append(
+            f"taper or changing schedule in {len(result.steps)} steps: the frequency is the first step's;"
+            " read the whole text"
+        )
+    duration = _DURATION_RE.search(low)
+    if duration:
+        result.duration = f"{duration.group(1)} {_DURATION_UNIT.get(duration.group(2), duration.group(2))}"
     if freqs:
-        result.frequency = freqs[0][0]
-        result.confidence["frequency"] = CONF_EXPLICIT if len(freqs) == 1 else CONF_CONFLICT
+        code, meal, confidence = _frequency_and_meal(low)
+        result.frequency, result.meal = code, meal
+        result.confidence["frequency"] = confidence
         if result.frequency.startswith("weekly:") and len(freqs) == 1:
             result.confidence["frequency"] = 0.85
+        if taper:
+            result.frequency = step_freq or code
+            result.meal = step_meal or meal
+            result.confidence["frequency"] = CONF_TAPER
         marks.extend(p for _, p in freqs)
     elif prn:
         result.frequency = "prn"
         result.confidence["frequency"] = CONF_EXPLICIT
+    if not result.meal:
+        result.meal = _meal(low)
     if not result.indication:
         m = re.search(r"\bfor\s+(?!\d)([a-z][a-z '/-]+)$", low)
         if m:
@@ -784,7 +1065,25 @@ def parse_sig(line: str, *, known_drugs: Mapping[str, str] | None = None) -> Par
         result.confidence["drug"] = 0.0
         if region_tokens:
             result.drug_text = prepared[region_tokens[0][1]:region_end].strip(" ,;:-(")
+    _say_what_was_not_read(result)
     return result
+
+
+def _say_what_was_not_read(result: ParsedSig) -> None:
+    if result.unreadable:
+        result.notes.append(f"directions not read, kept as written: {result.text.strip()!r}")
+    elif not result.frequency and (result.dose or result.strength or result.route):
+        result.notes.append("no frequency read: see the directions as written")
+        result.confidence["frequency"] = 0.0
+
+
+def parse_directions(text: str) -> ParsedSig:
+    """Directions without a drug name (FHIR dosage.text, a C-CDA free-text SIG, HL7 TQ1 text):
+    the same parser, with the drug field ignored. ``unreadable`` and ``notes`` say what was not read;
+    ``text`` always keeps the original."""
+    parsed = parse_sig(text or "")
+    parsed.confidence.pop("drug", None)
+    return parsed
 
 
 def _extend_with_salts(prepared: str, hit: _DrugHit) -> str:

@@ -137,7 +137,7 @@ def test_narrative_reference_resolution_for_uncoded_drug():
     assert med.text == "Grandma's water pill"
     assert med.name == "Grandma's water pill"
     assert med.code == "" and med.code_system == ""
-    assert med.frequency == "daily"  # from the row text the entry points at
+    assert med.frequency == "qam"  # "every morning", from the row text the entry points at
 
 
 def test_structured_medication_fields():
@@ -183,7 +183,7 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
         ),
         ('<effectiveTime xsi:type="PIVL_TS"><period value="1" unit="d"/></effectiveTime>', "daily"),
         ('<effectiveTime xsi:type="PIVL_TS"><period value="1" unit="wk"/></effectiveTime>', "weekly"),
-        ('<effectiveTime xsi:type="EIVL_TS"><event code="HS"/></effectiveTime>', "at bedtime"),
+        ('<effectiveTime xsi:type="EIVL_TS"><event code="HS"/></effectiveTime>', "qhs"),
     ],
 )
 def test_timing(timing, expected):

@@ -261,7 +261,7 @@ FHIR_EXPECTED: dict[str, dict] = {
                 "strength": "10 mg/mL",
                 "route": "intravenous",
                 "dose": "3 mg; 10 mg; 30 mg",
-                "frequency": "3 times weekly",
+                "frequency": "tiw",
                 "status": "completed",
                 "refills": None,
             }
@@ -589,7 +589,7 @@ CCDA_EXPECTED: dict[str, dict] = {
                 "code": "",
                 "sig": "Experimental '150 cure-all drug', take one tab by mouth every morning",
                 "text": "Experimental '150 cure-all drug', take one tab by mouth every morning",
-                "frequency": "daily",
+                "frequency": "qam",
                 "status": "active",
                 "start_date": date(2018, 1, 10),
             }

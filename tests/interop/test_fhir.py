@@ -14,13 +14,12 @@ from pharmacy.interop.clinical import ClinicalParseError
 from pharmacy.interop.fhir import (
     build_communication,
     build_medication_dispense,
-    frequency_from_text,
-    frequency_from_timing,
     normalise_route,
     operation_outcome,
     read_fhir,
     strength_from_name,
 )
+from pharmacy.interop.sig import frequency_from_timing, normalize_frequency
 
 
 @pytest.fixture(autouse=True)
@@ -513,9 +512,13 @@ def test_not_taken_statement_is_negated():
         ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, "tid"),
         ({"repeat": {"frequency": 1, "period": 4, "periodMax": 6, "periodUnit": "h"}}, "q4-6h"),
         ({"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}, "q8h"),
-        ({"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}, "every other day"),
+        ({"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}, "qod"),
         ({"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}, "weekly"),
-        ({"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}, "daily at bedtime"),
+        ({"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}, "qhs"),
+        ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d", "when": ["AC"]}}, "tid ac"),
+        ({"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}}, "qid"),
+        ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "wk"}}, "tiw"),
+        ({"repeat": {"frequency": 2, "frequencyMax": 3, "period": 1, "periodUnit": "d"}}, "bid-tid"),
         ({"code": {"coding": [{"code": "BID"}]}}, "bid"),
         ({"code": {"coding": [{"code": "Q6H"}]}}, "q6h"),
         ({}, ""),
@@ -531,14 +534,14 @@ def test_frequency_from_timing(timing, expected):
         ("take 1 tab by mouth twice daily", "bid"),
         ("1 tablet every four hours as needed", "q4h"),
         ("2 puffs q6h prn", "q6h"),
-        ("one at bedtime", "at bedtime"),
-        ("TID with meals", "tid"),
+        ("one at bedtime", "qhs"),
+        ("TID with meals", "tid with meals"),
         ("1 tablet per day", "daily"),
         ("as directed", ""),
     ],
 )
-def test_frequency_from_text(text, expected):
-    assert frequency_from_text(text) == expected
+def test_dosage_text_frequency_is_the_sig_parsers(text, expected):
+    assert normalize_frequency(text) == expected
 
 
 @pytest.mark.parametrize(
