@@ -21,6 +21,7 @@ SYSTEM_ACTORS: dict[str, str] = {
     "system:refill-detection": "Refill detection engine",
     "system:refill-protocol": "Refill protocol (auto-approval)",
     "system:prescriber-link": "Prescriber approval link",
+    "system:refill-followup": "Refill follow-up (new prescriptions overdue, reminders)",
     "system:outbox": "Outbound message delivery",
     "system:inbound": "Inbound message processing",
     "system:ncpdp-inbound": "Inbound NCPDP SCRIPT messages from pharmacies",

@@ -321,6 +321,11 @@ RXHUB = {
     "REFILL_LOOKAHEAD_DAYS": int(os.environ.get("RXHUB_REFILL_LOOKAHEAD_DAYS", "7")),
     "PRESCRIBER_LINK_HOURS": int(os.environ.get("RXHUB_PRESCRIBER_LINK_HOURS", "72")),
     "PRESCRIBER_REMINDER_HOURS": int(os.environ.get("RXHUB_PRESCRIBER_REMINDER_HOURS", "24")),
+    # A request whose prescriber will send a new prescription (EPCS) returns to the queue, with a
+    # reminder to the prescriber, after this many days without it (policy default).
+    "NEW_PRESCRIPTION_WAIT_DAYS": int(os.environ.get("RXHUB_NEW_PRESCRIPTION_WAIT_DAYS", "3")),
+    # Renewals: refills × days supply may not exceed this (docs/standards.md; default 365, configurable).
+    "MAX_AUTHORIZATION_DAYS": int(os.environ.get("RXHUB_MAX_AUTHORIZATION_DAYS", "365")),
     "OUTBOX_DIR": os.environ.get("RXHUB_OUTBOX_DIR", str(BASE_DIR / "var" / "outbox")),
     "PUBLIC_BASE_URL": os.environ.get("RXHUB_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
     "DEFAULT_FACILITY_CODE": os.environ.get("RXHUB_DEFAULT_FACILITY", "MAIN"),

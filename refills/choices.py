@@ -24,6 +24,10 @@ class RefillStatus(models.TextChoices):
     APPROVED_WITH_CHANGES = "approved_with_changes", "Approved with changes"
     DENIED = "denied", "Denied"
     EXPIRED = "expired", "Expired (no prescriber answer)"
+    # Schedule II–V (or the prescriber's choice): the prescriber sends a new prescription from their
+    # EPCS-certified system (21 CFR 1311); this system never authorizes it.
+    AWAITING_NEW_PRESCRIPTION = "awaiting_new_prescription", "Awaiting a new prescription from the prescriber"
+    REPLACED_BY_NEW_PRESCRIPTION = "replaced_by_new_prescription", "Replaced by a new prescription"
     SENT_TO_PHARMACY = "sent_to_pharmacy", "Sent to pharmacy"
     FILLED = "filled", "Filled"
     PARTIALLY_FILLED = "partially_filled", "Partially filled"
@@ -36,15 +40,20 @@ S = RefillStatus
 # Allowed transitions (DESIGN.md). Any open state may also become cancelled.
 TRANSITIONS: dict[str, set[str]] = {
     S.RECEIVED: {S.AUTO_APPROVED, S.NEEDS_REVIEW},
-    S.NEEDS_REVIEW: {S.APPROVED, S.DENIED, S.AWAITING_PRESCRIBER},
-    S.AWAITING_PRESCRIBER: {S.APPROVED, S.APPROVED_WITH_CHANGES, S.DENIED, S.EXPIRED},
+    S.NEEDS_REVIEW: {S.APPROVED, S.DENIED, S.AWAITING_PRESCRIBER, S.REPLACED_BY_NEW_PRESCRIPTION},
+    S.AWAITING_PRESCRIBER: {S.APPROVED, S.APPROVED_WITH_CHANGES, S.DENIED, S.EXPIRED, S.AWAITING_NEW_PRESCRIPTION,
+                            S.REPLACED_BY_NEW_PRESCRIPTION},
+    # The new prescription (NCPDP NewRx) arrives → replaced; none within NEW_PRESCRIPTION_WAIT_DAYS →
+    # back to the pharmacist queue (refills/new_prescriptions.py).
+    S.AWAITING_NEW_PRESCRIPTION: {S.REPLACED_BY_NEW_PRESCRIPTION, S.NEEDS_REVIEW},
     S.AUTO_APPROVED: {S.SENT_TO_PHARMACY},
     S.APPROVED: {S.SENT_TO_PHARMACY},
     S.APPROVED_WITH_CHANGES: {S.SENT_TO_PHARMACY},
     S.SENT_TO_PHARMACY: {S.FILLED, S.PARTIALLY_FILLED, S.NOT_DISPENSED},
     S.PARTIALLY_FILLED: {S.FILLED, S.PICKED_UP, S.NOT_DISPENSED},
     S.FILLED: {S.PICKED_UP},
-    S.EXPIRED: {S.NEEDS_REVIEW},  # escalated back to the pharmacist queue
+    S.EXPIRED: {S.NEEDS_REVIEW, S.REPLACED_BY_NEW_PRESCRIPTION},  # escalated back to the pharmacist queue
+    S.REPLACED_BY_NEW_PRESCRIPTION: set(),
     S.DENIED: set(),
     S.NOT_DISPENSED: set(),
     S.PICKED_UP: set(),
@@ -52,7 +61,7 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 # "Open" = still needs someone to act before the pharmacy has an answer; one per prescription.
 OPEN_STATUSES = (S.RECEIVED, S.NEEDS_REVIEW, S.AWAITING_PRESCRIBER, S.AUTO_APPROVED, S.APPROVED,
-                 S.APPROVED_WITH_CHANGES, S.EXPIRED)
+                 S.APPROVED_WITH_CHANGES, S.EXPIRED, S.AWAITING_NEW_PRESCRIPTION)
 CANCELLABLE = set(OPEN_STATUSES)
 APPROVED_STATUSES = (S.AUTO_APPROVED, S.APPROVED, S.APPROVED_WITH_CHANGES)
 

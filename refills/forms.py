@@ -25,7 +25,10 @@ class LinkAnswerForm(forms.Form):
 
     decision = forms.ChoiceField(choices=[("approve", "Approve as written"),
                                           ("approve_with_changes", "Approve with changes"),
-                                          ("deny", "Deny")], widget=forms.RadioSelect, initial="approve")
+                                          ("deny", "Deny"),
+                                          ("new_prescription", "I will send a new prescription from my "
+                                                               "EPCS-certified e-prescribing system")],
+                                widget=forms.RadioSelect, initial="approve")
     quantity = forms.DecimalField(required=False, min_value=0, decimal_places=3)
     days_supply = forms.IntegerField(required=False, min_value=1, label="Days supply")
     refills = forms.IntegerField(required=False, min_value=0)

@@ -40,7 +40,9 @@ S = RefillStatus
 LINK_ACTOR = system_actor("system:prescriber-link")
 PLACEHOLDER = "[[prescriber-link]]"
 KIND_PREFIX = "prescriber-link"  # outbox kinds: email:prescriber-link, sms:prescriber-link-reminder …
-DECISIONS = ("approve", "approve_with_changes", "deny")
+# "new_prescription": the prescriber will send a new prescription from their EPCS-certified system
+# (the only answer besides deny for Schedule II–V, 21 CFR 1311; refills/new_prescriptions.py).
+DECISIONS = ("approve", "approve_with_changes", "deny", "new_prescription")
 
 
 # --- errors (each names the page the prescriber sees) --------------------------------------------
@@ -257,7 +259,12 @@ def prescriber_link_answer(*, token: str, decision: str, note: str = "", quantit
         save_with_history(link, actor=LINK_ACTOR, reason=f"Answered by {prescriber} ({decision})",
                           update_fields=["status", "used_at", "used_from_ip"])
         signed = f"{prescriber} via signed link"
-        if decision == "deny":
+        if decision == "new_prescription":
+            from .new_prescriptions import refill_request_await_new_prescription
+
+            req = refill_request_await_new_prescription(
+                request_id=req.pk, actor=LINK_ACTOR, note=f"{note.strip()} ({signed})" if note.strip() else signed)
+        elif decision == "deny":
             req = services.refill_request_deny(request_id=req.pk, actor=LINK_ACTOR,
                                                reason=f"{reason.strip()} ({signed})" if reason.strip() else "",
                                                reason_code=reason_code)

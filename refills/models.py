@@ -61,7 +61,7 @@ class RefillRequest(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="refill_requests")
     kind = models.CharField(max_length=8, choices=RequestKind, default=RequestKind.REFILL)
     source = models.CharField(max_length=12, choices=RequestSource, default=RequestSource.STAFF)
-    status = models.CharField(max_length=24, choices=RefillStatus, default=RefillStatus.RECEIVED, db_index=True)
+    status = models.CharField(max_length=32, choices=RefillStatus, default=RefillStatus.RECEIVED, db_index=True)
     is_urgent = models.BooleanField(default=False, db_index=True)
     run_out_date = models.DateField(null=True, blank=True, db_index=True)
     pharmacy = models.ForeignKey(
@@ -91,6 +91,12 @@ class RefillRequest(models.Model):
     # Prescriber, pharmacy and patient exchanges.
     prescriber = models.ForeignKey(Prescriber, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     forwarded_at = models.DateTimeField(null=True, blank=True)
+    # The prescriber sends a new prescription from their own (EPCS-certified) system instead
+    # (21 CFR 1311): when they said so, and the NewRx that replaced this request.
+    new_prescription_requested_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    new_prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="replaced_requests",
+                                         help_text="The new prescription (NCPDP NewRx) that replaced this request.")
     pharmacy_message_id = models.CharField(max_length=35, blank=True, db_index=True,
                                            help_text="MessageID of the pharmacy's RxRenewalRequest.")
     pharmacy_requested_refills = models.PositiveSmallIntegerField(null=True, blank=True)
