@@ -57,5 +57,16 @@ if admin.site.is_registered(User):
 
     @admin.register(User)
     class UserAdmin(base_user_admin):
+        """An admin (role) manages accounts and their roles (groups); only a superuser grants
+        superuser status or per-user permissions, so the role cannot raise itself above the roles."""
+
         def has_delete_permission(self, request, obj=None):
             return False
+
+        def get_fieldsets(self, request, obj=None):
+            fieldsets = super().get_fieldsets(request, obj)
+            if request.user.is_superuser:
+                return fieldsets
+            hidden = {"is_superuser", "user_permissions"}
+            return [(title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]})
+                    for title, opts in fieldsets]

@@ -32,13 +32,22 @@ def _perms(app: str, models: list[str], actions: tuple[str, ...]) -> set[str]:
 
 # Model permissions each group gets (Django admin and the API's role checks read the same table).
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")),
+    PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")) | {"pharmacy.view_outboxmessage"},
     TECHNICIAN: _perms("pharmacy", _CORE_MODELS, ("view",))
     | _perms("pharmacy", ["patient", "fill", "allergy", "diagnosis", "coverage", "labresult", "encounter"],
              ("add", "change")),
     PRESCRIBER: _perms("pharmacy", ["patient", "prescription", "fill", "allergy", "diagnosis", "labresult",
                                     "encounter", "drug"], ("view",)),
-    ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete")),
+    # The admin role administers in Django admin without being a superuser (issue 11 item 3): users
+    # and their roles, core records, outbound messages, the task schedules, login lockouts, API tokens.
+    ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete"))
+    | _perms("pharmacy", ["outboxmessage"], ("view", "change"))
+    | _perms("auth", ["user", "group"], ("view", "add", "change"))
+    | _perms("authtoken", ["token", "tokenproxy"], ("view", "add", "delete"))
+    | _perms("django_q", ["schedule"], ("view", "add", "change"))
+    | _perms("django_q", ["success", "failure", "ormq"], ("view",))
+    | _perms("axes", ["accessattempt"], ("view", "delete"))  # deleting an attempt unlocks the account
+    | _perms("axes", ["accesslog", "accessfailurelog"], ("view",)),
     INTEGRATOR: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")),
 }
 
