@@ -378,7 +378,8 @@ def _open_task(patient: Patient, record: ClinicalRecord, message: InboundMessage
     allergies = list(Allergy.objects.filter(patient=patient).exclude(status="entered_in_error"))
     ehr_meds = [facts.ehr_medication(m) for m in medications]
     ehr_allergies = [facts.ehr_allergy(a) for a in record.allergies]
-    complete = bool(medications) and record.message_type not in PARTIAL_LIST_TYPES
+    # a list that says "no information" is unknown: nothing is missing from it (C-CDA nullFlavor NI)
+    complete = bool(medications) and not record.medications_unknown and record.message_type not in PARTIAL_LIST_TYPES
     findings = compare.compare(
         ehr_medications=ehr_meds, prescriptions=[facts.pharmacy_prescription(rx) for rx in prescriptions],
         ehr_allergies=ehr_allergies, pharmacy_allergies=[facts.pharmacy_allergy(a) for a in allergies],

@@ -39,10 +39,12 @@ from pharmacy.interop.clinical import (
     MedicationData,
     PatientData,
     ProblemData,
+    finish_allergies,
+    no_known_scope,
+    placeholder,
 )
 from pharmacy.interop.fhir import (
     ENCOUNTER_CLASS,
-    NKA_SNOMED_CODES,
     normalise_route,
     strength_from_name,
 )
@@ -78,30 +80,41 @@ def oid_code_system(oid: str | None) -> str:
 
 
 T = "2.16.840.1.113883.10.20.22"
+# CCD 1.0 (HL7 CCD, 2007) templates, also carried by HITSP C32 and IHE PCC documents.
+C = "2.16.840.1.113883.10.20.1"
+IHE = "1.3.6.1.4.1.19376.1.5.3.1"
+HITSP = "2.16.840.1.113883.3.88.11"
 # section kind → (template roots, LOINC section codes)
 SECTIONS = {
-    "medications": ({f"{T}.2.1", f"{T}.2.1.1"}, {"10160-0"}),
-    "discharge_medications": ({f"{T}.2.11", f"{T}.2.11.1"}, {"10183-2", "75311-1"}),
+    "medications": ({f"{T}.2.1", f"{T}.2.1.1", f"{C}.8", f"{IHE}.3.19", f"{HITSP}.83.112"}, {"10160-0"}),
+    "discharge_medications": ({f"{T}.2.11", f"{T}.2.11.1", f"{IHE}.3.22"}, {"10183-2", "75311-1"}),
     "admission_medications": ({f"{T}.2.44"}, {"42346-7"}),
-    "allergies": ({f"{T}.2.6", f"{T}.2.6.1"}, {"48765-2"}),
-    "problems": ({f"{T}.2.5", f"{T}.2.5.1"}, {"11450-4"}),
-    "results": ({f"{T}.2.3", f"{T}.2.3.1"}, {"30954-2"}),
+    "allergies": ({f"{T}.2.6", f"{T}.2.6.1", f"{C}.2", f"{IHE}.3.13", f"{HITSP}.83.102"}, {"48765-2"}),
+    "problems": ({f"{T}.2.5", f"{T}.2.5.1", f"{C}.11", f"{IHE}.3.6", f"{HITSP}.83.103"}, {"11450-4"}),
+    "results": ({f"{T}.2.3", f"{T}.2.3.1", f"{C}.14", f"{HITSP}.83.122"}, {"30954-2"}),
 }
 MED_SECTIONS = ("medications", "discharge_medications", "admission_medications")
 
-TPL_MED_ACTIVITY = f"{T}.4.16"
-TPL_SUPPLY_ORDER = f"{T}.4.17"
-TPL_FREE_TEXT_SIG = f"{T}.4.147"
-TPL_ALLERGY_CONCERN = f"{T}.4.30"
-TPL_ALLERGY_OBS = f"{T}.4.7"
-TPL_REACTION = f"{T}.4.9"
-TPL_SEVERITY = f"{T}.4.8"
-TPL_ALLERGY_STATUS = f"{T}.4.28"
-TPL_CRITICALITY = f"{T}.4.145"
-TPL_PROBLEM_OBS = f"{T}.4.4"
-TPL_PROBLEM_STATUS = f"{T}.4.6"
-TPL_RESULT_OBS = f"{T}.4.2"
-TPL_IMMUNIZATION = f"{T}.4.52"
+# Entry templates: C-CDA R1.1/R2.1 first, then CCD 1.0 / HITSP C32 / IHE PCC equivalents.
+TPL_MED_ACTIVITY = frozenset({f"{T}.4.16", f"{C}.24", f"{HITSP}.83.8", f"{IHE}.4.7"})
+TPL_SUPPLY_ORDER = frozenset({f"{T}.4.17", f"{C}.34", f"{IHE}.4.7.3"})
+TPL_FREE_TEXT_SIG = frozenset({f"{T}.4.147"})
+TPL_ALLERGY_CONCERN = frozenset({f"{T}.4.30", f"{C}.27", f"{HITSP}.83.6", f"{IHE}.4.5.3"})
+TPL_ALLERGY_OBS = frozenset({f"{T}.4.7", f"{C}.18", f"{IHE}.4.6"})
+TPL_REACTION = frozenset({f"{T}.4.9", f"{C}.54", f"{IHE}.4.5"})
+TPL_SEVERITY = frozenset({f"{T}.4.8", f"{C}.55", f"{IHE}.4.1"})
+TPL_ALLERGY_STATUS = frozenset({f"{T}.4.28", f"{C}.39"})
+TPL_CRITICALITY = frozenset({f"{T}.4.145"})
+TPL_PROBLEM_OBS = frozenset({f"{T}.4.4", f"{C}.28", f"{IHE}.4.5"})
+TPL_PROBLEM_STATUS = frozenset({f"{T}.4.6", f"{C}.50"})
+TPL_RESULT_OBS = frozenset({f"{T}.4.2", f"{C}.31"})
+TPL_IMMUNIZATION = frozenset({f"{T}.4.52", f"{C}.24.2"})
+CRITICALITY_CODES = {"CRITH": "high", "CRITL": "low", "CRITU": "unable-to-assess"}
+# Allergy-Intolerance Observation values that are about drugs or every substance (a negated one is
+# NKDA); food / environment ones are not (SNOMED CT, C-CDA value set 2.16.840.1.113883.3.88.12.3221.6.2).
+DRUG_OR_ANY_KINDS = frozenset({"416098002", "59037007", "419511003", "419199007", "420134006", "418038007",
+                               "106190000", "609328004", "473010000"})
+DRUG_ALLERGENS = frozenset({"410942007", "373873005"})  # drug or medicament; pharmaceutical product
 
 # document type: (template root, LOINC document code) → message_type; most specific first
 DOC_TYPES = [
@@ -109,6 +122,8 @@ DOC_TYPES = [
     (f"{T}.1.13", "18761-7", "TransferSummary"),
     (f"{T}.1.3", "34117-2", "HistoryAndPhysical"),
     (f"{T}.1.2", "34133-9", "CCD"),
+    (C, "34133-9", "CCD"),  # CCD 1.0
+    (f"{HITSP}.32.1", "34133-9", "CCD"),  # HITSP C32
 ]
 
 SEVERITY_CODES = {
@@ -125,7 +140,7 @@ ALLERGY_CATEGORY = {
     "418038007": "other", "232347008": "environment", "426232007": "environment",
 }
 # allergen codes that name no particular substance (used with negationInd for "no known allergies")
-GENERIC_ALLERGENS = frozenset({"105590001", "410942007", "373873005", "406463001"})
+GENERIC_ALLERGENS = frozenset({"105590001", "410942007", "373873005", "406463001", "255620007"})
 MED_STATUS = {
     "active": "active", "completed": "completed", "aborted": "stopped", "suspended": "on-hold",
     "cancelled": "cancelled", "held": "on-hold", "new": "active", "nullified": "entered-in-error",
@@ -366,13 +381,18 @@ class _Doc:
         return out
 
 
-def _first_with_template(el: Element, tag: str, template: str) -> list[Element]:
+def _has(el: Element, templates: str | frozenset[str]) -> bool:
+    tids = _tids(el)
+    return templates in tids if isinstance(templates, str) else bool(tids & templates)
+
+
+def _first_with_template(el: Element, tag: str, template: str | frozenset[str]) -> list[Element]:
     """Elements ``tag`` carrying ``template`` below ``el`` (not descending into a match)."""
     found: list[Element] = []
 
     def walk(node: Element) -> None:
         for child in node:
-            if child.tag == tag and template in _tids(child):
+            if child.tag == tag and _has(child, template):
                 found.append(child)
                 continue
             walk(child)
@@ -381,13 +401,13 @@ def _first_with_template(el: Element, tag: str, template: str) -> list[Element]:
     return found
 
 
-def _relationship_targets(el: Element, tag: str, template: str) -> list[Element]:
+def _relationship_targets(el: Element, tag: str, template: str | frozenset[str]) -> list[Element]:
     """Direct ``entryRelationship/<tag>`` children of ``el`` carrying ``template``."""
     return [
         child
         for rel in el.findall("entryRelationship")
         for child in rel.findall(tag)
-        if template in _tids(child)
+        if _has(child, template)
     ]
 
 
@@ -431,16 +451,34 @@ class _CcdaReader:
             recognised += 1
             code_el = section.find("code")
             label = (code_el.get("code") if code_el is not None else "") or kind
-            if section.get("nullFlavor"):
-                self.record.warnings.append(
-                    f"section {label}: no information (nullFlavor {section.get('nullFlavor')})"
-                )
-                continue
             entries = section.findall("entry")
+            section_text = self.doc.ref_text(section.find("text"))
+            if section.get("nullFlavor") or (not entries and placeholder(section_text) == "unknown"):
+                # "no information" is unknown: not an empty list, not "no known allergies"
+                self.record.warnings.append(
+                    f"section {label}: no information"
+                    + (f" (nullFlavor {section.get('nullFlavor')})" if section.get("nullFlavor") else "")
+                    + ": the list is unknown"
+                )
+                self._unknown(kind)
+                continue
             if kind in MED_SECTIONS:
+                read, unknown = 0, 0
                 for entry in entries:
                     for sa in self._med_activities(entry):
-                        self.record.medications.append(self.medication(sa, label))
+                        med = self.medication(sa, label)
+                        what = self._med_placeholder(med, sa)
+                        if what:
+                            unknown += what == "unknown"
+                            self.record.warnings.append(
+                                f"section {label}: {med.text or med.name or 'entry without a drug'!r} is a"
+                                f" placeholder ({'no information' if what == 'unknown' else 'no medications'}),"
+                                " not a medication")
+                            continue
+                        read += 1
+                        self.record.medications.append(med)
+                if unknown and not read:
+                    self._unknown(kind)
             elif kind == "allergies":
                 for entry in entries:
                     self.allergies(entry)
@@ -454,6 +492,29 @@ class _CcdaReader:
                         self.result(obs)
         return recognised
 
+    def _unknown(self, kind: str) -> None:
+        if kind in MED_SECTIONS:
+            self.record.medications_unknown = True
+        elif kind == "allergies":
+            self.record.allergies_unknown = True
+
+    @staticmethod
+    def _med_placeholder(m: MedicationData, sa: Element) -> str:
+        """"unknown" / "none" when the entry is a placeholder, not a medication; "" otherwise."""
+        if m.negated:
+            return ""  # "no medications" as a negated generic entry: kept, compare ignores negated ones
+        if m.code and m.code not in GENERIC_ALLERGENS:
+            return ""
+        texts = [t for t in (m.name, m.text, m.sig) if t]
+        if not texts:
+            return "unknown"  # a nullFlavor code with no text: nothing a pharmacist can read
+        kinds = {placeholder(t) for t in texts}
+        if "none" in kinds:
+            return "none"
+        if "unknown" in kinds:
+            return "unknown"
+        return ""
+
     @staticmethod
     def _med_activities(entry: Element) -> list[Element]:
         found = _first_with_template(entry, "substanceAdministration", TPL_MED_ACTIVITY)
@@ -462,7 +523,7 @@ class _CcdaReader:
         # untemplated substanceAdministration straight under the entry (or an organizer)
         direct = entry.findall("substanceAdministration")
         direct += entry.findall("organizer/component/substanceAdministration")
-        return [sa for sa in direct if TPL_IMMUNIZATION not in _tids(sa)]
+        return [sa for sa in direct if not _has(sa, TPL_IMMUNIZATION)]
 
     # medications -----------------------------------------------------------------------------
 
@@ -610,7 +671,7 @@ class _CcdaReader:
     def allergies(self, entry: Element) -> None:
         for obs in _first_with_template(entry, "observation", TPL_ALLERGY_OBS):
             concern = entry.find("act")
-            if concern is not None and TPL_ALLERGY_CONCERN not in _tids(concern):
+            if concern is not None and not _has(concern, TPL_ALLERGY_CONCERN):
                 concern = None
             self.allergy(obs, concern)
 
@@ -632,14 +693,33 @@ class _CcdaReader:
         no_allergen = not substance or generic
         if generic:
             substance = ""
-        if kind["code"] in NKA_SNOMED_CODES and not negated:
-            self.record.no_known_allergies = True
+        obs_text = doc.ref_text(obs.find("text"))
+        scope = no_known_scope({kind["code"], allergen["code"]} - {""},
+                               kind["display"] or kind["original"] or (substance if not allergen["code"] else ""))
+        if negated and no_allergen and not scope:
+            # negationInd on an Allergy Observation without a particular allergen: "no known allergy" of
+            # the kind the value names (C-CDA R2.1 Allergy - Intolerance Observation, negationInd).
+            food_env = ALLERGY_CATEGORY.get(kind["code"], "") in ("food", "environment")
+            drug_kind = kind["code"] in DRUG_OR_ANY_KINDS or allergen["code"] in DRUG_ALLERGENS
+            scope = "drug" if drug_kind or not food_env else "other"
+        if scope and not (negated and not no_allergen):
+            if scope == "drug":
+                self.record.no_known_allergies = True
+            else:
+                self.record.warnings.append(
+                    f"{kind['display'] or substance or 'no known allergy'!r} is not about drugs:"
+                    " it does not mean no known drug allergies")
             return
-        if negated and no_allergen:
-            self.record.no_known_allergies = True
-            return
+        if not negated:
+            label = substance or kind["display"] or kind["original"] or obs_text
+            what = placeholder(label) if not allergen["code"] else ""
+            if what or (obs.get("nullFlavor") and no_allergen):
+                self.record.allergies_unknown = self.record.allergies_unknown or what != "none"
+                self.record.warnings.append(f"allergy entry {label!r} is a placeholder, not an allergy")
+                return
         if no_allergen:
             if obs.get("nullFlavor") or _is_null(value):
+                self.record.allergies_unknown = True
                 return  # "no information": neither an allergy nor NKA
             substance = ""
             if not kind["display"]:
@@ -662,20 +742,20 @@ class _CcdaReader:
             if label and label not in a.reaction:
                 a.reaction.append(label)
         # severity of each reaction, of the allergy itself, or (some senders) on the concern act
-        severity_obs = [o for o in obs.iter("observation") if TPL_SEVERITY in _tids(o)]
+        severity_obs = [o for o in obs.iter("observation") if _has(o, TPL_SEVERITY)]
         for reaction in reactions:
             if not any(reaction is r for r in obs.iter("observation")):
-                severity_obs += [o for o in reaction.iter("observation") if TPL_SEVERITY in _tids(o)]
+                severity_obs += [o for o in reaction.iter("observation") if _has(o, TPL_SEVERITY)]
         if concern is not None:
             severity_obs += _relationship_targets(concern, "observation", TPL_SEVERITY)
         severities = [self._severity(sev) for sev in severity_obs]
         severities = [s for s in severities if s in SEVERITY_RANK]
         if severities:
             a.severity = max(severities, key=SEVERITY_RANK.__getitem__)
-        else:
-            for crit in _relationship_targets(obs, "observation", TPL_CRITICALITY):
-                code = (crit.find("value").get("code") if crit.find("value") is not None else "") or ""
-                a.severity = {"CRITH": "severe", "CRITL": "mild"}.get(code, "")
+        # Criticality (potential for a future severe reaction) is not the severity of a reaction.
+        for crit in _relationship_targets(obs, "observation", TPL_CRITICALITY):
+            code = (crit.find("value").get("code") if crit.find("value") is not None else "") or ""
+            a.criticality = CRITICALITY_CODES.get(code.upper(), "")
         for status_obs in _relationship_targets(obs, "observation", TPL_ALLERGY_STATUS):
             sc = doc.code(status_obs.find("value"))
             a.status = ALLERGY_STATUS_CODES.get(sc["code"], sc["display"].lower())
@@ -683,6 +763,12 @@ class _CcdaReader:
             code = _attr(concern, "statusCode", "code")
             a.status = {"active": "active", "completed": "resolved", "suspended": "inactive",
                         "aborted": "inactive"}.get(code, "")
+        if a.status == "active" and concern is not None and _attr(concern, "statusCode", "code") == "completed" \
+                and not _relationship_targets(obs, "observation", TPL_ALLERGY_STATUS):
+            a.status = "resolved"
+        high = obs.find("effectiveTime/high")
+        if a.status in ("", "active") and high is not None and high.get("value") and not high.get("nullFlavor"):
+            a.status = "resolved"  # the allergy has an end: no longer active
         self.record.allergies.append(a)
 
     def _severity(self, sev: Element) -> str:
@@ -866,6 +952,17 @@ def read_ccda(data: bytes | str) -> ClinicalRecord:
         reader.header(root)
         sections = list(root.iter("section"))
         reader.read_sections(sections)
+        body = root.find("component/nonXMLBody")
+        if body is not None and not sections:
+            media = _attr(body, "text", "mediaType") or "unstated media type"
+            record.warnings.append(
+                f"the document body is a nonXMLBody ({media}): no structured sections, so no medications,"
+                " allergies or problems were read; the list is unknown")
+            record.medications_unknown = record.allergies_unknown = True
+        elif not sections:
+            record.warnings.append("the document has no structured sections")
+            record.medications_unknown = record.allergies_unknown = True
+        finish_allergies(record)
         return record
     documents = list(root.iter("ClinicalDocument"))
     if documents:
@@ -874,7 +971,9 @@ def read_ccda(data: bytes | str) -> ClinicalRecord:
     record.message_type = "Fragment"
     if not sections:
         raise ClinicalParseError(f"not a C-CDA document or section: root element <{root.tag}>")
-    if not reader.read_sections(sections):
+    recognised = reader.read_sections(sections)
+    finish_allergies(record)
+    if not recognised:
         codes = sorted({_attr(s, "code", "code") for s in sections} - {""})
         record.warnings.append(
             "no medication, allergy, problem or result section found"

@@ -5,6 +5,7 @@ Pure: no Django, no ORM. Every reader returns a ``ClinicalRecord``; services map
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
@@ -71,7 +72,8 @@ class AllergyData:
     code_system: str = ""
     category: str = ""  # drug | food | environment | other
     reaction: list[str] = field(default_factory=list)
-    severity: str = ""  # mild | moderate | severe | ""
+    severity: str = ""  # reaction severity: mild | moderate | severe | ""
+    criticality: str = ""  # potential for a future critical reaction: high | low | unable-to-assess | ""
     status: str = ""  # active | inactive | resolved | ""
     negated: bool = False
 
@@ -117,7 +119,10 @@ class ClinicalRecord:
     patient: PatientData | None = None
     medications: list[MedicationData] = field(default_factory=list)
     allergies: list[AllergyData] = field(default_factory=list)
-    no_known_allergies: bool = False
+    no_known_allergies: bool = False  # no known DRUG allergies (NKDA/NKA), never food/environment-only
+    # "no information" (nullFlavor, "No data", "Not applicable"…): the list is UNKNOWN, not empty.
+    medications_unknown: bool = False
+    allergies_unknown: bool = False
     problems: list[ProblemData] = field(default_factory=list)
     lab_results: list[LabResultData] = field(default_factory=list)
     encounter: EncounterData | None = None
@@ -129,6 +134,96 @@ class ClinicalRecord:
 
     def to_dict(self) -> dict:
         return _jsonable(asdict(self))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared clinical semantics for every reader
+# ---------------------------------------------------------------------------------------------
+
+# SNOMED CT situations that state "no known drug allergy" for every substance or for drugs.
+NKDA_CODES = frozenset({"716186003", "409137002"})  # No known allergy; No known drug allergy
+# "No known food / environmental / insect / latex allergy": say nothing about drugs.
+NOT_DRUG_NO_KNOWN_CODES = frozenset({"428607008", "429625007", "428197003", "1003774007"})
+NO_KNOWN_ALLERGY_CODES = NKDA_CODES | NOT_DRUG_NO_KNOWN_CODES
+
+_NKDA_TEXT_RE = re.compile(
+    r"^(?:nka|nkda|nkma|no\s+known\s+(?:drug\s+|medication\s+|medicine\s+)?allerg(?:y|ies)"
+    r"(?:\s+to\s+(?:drugs?|medications?))?|no\s+(?:drug\s+|medication\s+)?allergies(?:\s+known)?"
+    r"|patient\s+has\s+no\s+known\s+(?:drug\s+)?allergies)$"
+)
+_NOT_DRUG_NO_KNOWN_RE = re.compile(
+    r"^no\s+known\s+(?:food|environmental|environment|insect|latex|seasonal|animal|pollen|dietary)"
+    r"(?:\s+\w+)?\s+allerg(?:y|ies)$"
+)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9/ ]+", " ", (text or "").lower()).split())
+
+
+def no_known_scope(codes: set[str] | frozenset[str] = frozenset(), text: str = "") -> str:
+    """Whether a statement is a "no known … allergy": "drug" (NKDA/NKA: drugs included), "other"
+    (food, environmental, insect, latex only) or "" (not such a statement). SNOMED CT 716186003 /
+    409137002 are the drug-inclusive ones."""
+    if codes & NKDA_CODES:
+        return "drug"
+    if codes & NOT_DRUG_NO_KNOWN_CODES:
+        return "other"
+    plain = _plain(text)
+    if _NKDA_TEXT_RE.match(plain):
+        return "drug"
+    if _NOT_DRUG_NO_KNOWN_RE.match(plain):
+        return "other"
+    return ""
+
+
+_UNKNOWN_PHRASES = re.compile(
+    r"\bno\s+(?:\w+\s+){0,3}(?:data|information|info)\b|\bnone\s+(?:recorded|reported|documented|on\s+file"
+    r"|available|entered|listed)\b|\bnot\s+(?:applicable|available|recorded|documented|on\s+file|obtained"
+    r"|asked|reported|known|assessed|entered|specified|given)\b|^n\s*/?\s*a$|^unknown$|\bunknown\s+"
+    r"(?:medications?|allerg(?:y|ies)|history)\b|\binformation\s+(?:is\s+)?(?:not|un)available\b"
+    r"|\bunable\s+to\s+(?:obtain|assess)\b|\bdeclined\s+to\s+(?:answer|provide)\b|^nullflavor"
+    r"|^(?:ni|unk|asku|nask|na|msk|oth|nav)$"
+)
+_NONE_PHRASES = re.compile(
+    r"^(?:none|nil|no\s+(?:known\s+|current\s+|active\s+|home\s+|regular\s+|outpatient\s+)?(?:medications?"
+    r"|meds|medicines?|drugs|prescriptions?)(?:\s+(?:reported|known|at\s+this\s+time|prescribed))?"
+    r"|(?:patient\s+|pt\s+)?(?:is\s+)?not\s+(?:taking|on)\s+any\s+(?:medications?|meds)"
+    r"|(?:patient\s+|pt\s+)?takes\s+no\s+(?:medications?|meds))$"
+)
+
+
+def placeholder(text: str) -> str:
+    """"unknown" for a no-information placeholder ("No data", "None recorded", "No information",
+    "Not applicable", "No medication data is applicable"), "none" for an explicit empty list ("No
+    known medications", "None"), "" for real content. Text carrying a number (a strength, a date)
+    is never a placeholder."""
+    plain = _plain(text)
+    if not plain or len(plain) > 120 or re.search(r"\d", plain):
+        return ""
+    if _NONE_PHRASES.match(plain):
+        return "none"
+    if _UNKNOWN_PHRASES.search(plain):
+        return "unknown"
+    return ""
+
+
+def _is_active(allergy: AllergyData) -> bool:
+    return not allergy.negated and (allergy.status or "active").lower() not in ("inactive", "resolved", "refuted")
+
+
+def finish_allergies(record: ClinicalRecord) -> None:
+    """NKDA never stands next to an active drug allergy in the same payload (a pharmacist reads the
+    allergy, not the checkbox); called by every reader after reading."""
+    if not record.no_known_allergies:
+        return
+    conflicting = [a for a in record.allergies
+                   if _is_active(a) and (a.category or "drug") not in ("food", "environment")]
+    if conflicting:
+        record.no_known_allergies = False
+        names = ", ".join(a.substance or a.code or "(unnamed)" for a in conflicting)
+        record.warnings.append(f"'no known allergies' stated but an active drug allergy is listed ({names}):"
+                               " the allergy is kept, 'no known allergies' is ignored")
 
 
 def _jsonable(value):

@@ -25,6 +25,7 @@ from pharmacy.interop.clinical import (
     LOCAL,
     LOINC,
     NDC,
+    NO_KNOWN_ALLERGY_CODES,
     RXNORM,
     SNOMED,
     AllergyData,
@@ -36,6 +37,9 @@ from pharmacy.interop.clinical import (
     MedicationData,
     PatientData,
     ProblemData,
+    finish_allergies,
+    no_known_scope,
+    placeholder,
 )
 from pharmacy.interop.sig import frequency_from_timing, parse_directions
 
@@ -77,19 +81,18 @@ _SYSTEM_TO_URI = {
     CVX: "http://hl7.org/fhir/sid/cvx",
 }
 
-# SNOMED CT "no known …" situations. They state an absence; they are not allergy entries.
-NKA_SNOMED_CODES = frozenset(
-    {
-        "716186003",  # No known allergy
-        "409137002",  # No known drug allergy
-        "428607008",  # No known environmental allergy
-        "429625007",  # No known food allergy
-        "428197003",  # No known insect allergy
-        "1003774007",  # No known Hevea brasiliensis latex allergy
-    }
-)
-_NKA_TEXTS = frozenset({"nka", "nkda", "no known allergies", "no known allergy", "no known drug allergies",
-                        "no known drug allergy", "no known medication allergies"})
+# SNOMED CT "no known …" situations. They state an absence; they are not allergy entries. Only the
+# drug-inclusive ones (clinical.NKDA_CODES) mean no known drug allergies.
+NKA_SNOMED_CODES = NO_KNOWN_ALLERGY_CODES
+# IPS "absent and unknown data" codes (http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips).
+IPS_ABSENT_SYSTEM = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
+_IPS_UNKNOWN = frozenset({"no-allergy-info", "no-medication-info", "no-problem-info", "no-drug-allergy-info"})
+_IPS_NKDA = frozenset({"no-known-allergies", "no-known-medication-allergies", "no-known-drug-allergies"})
+_IPS_NOT_DRUG = frozenset({"no-known-environmental-allergies", "no-known-food-allergies",
+                           "no-known-latex-allergies"})
+_IPS_NO_MEDS = frozenset({"no-known-medications"})
+# SNOMED CT situations used as a medication code to say "no medication"
+_NO_MEDICATION_CODES = frozenset({"787481004", "182849000", "408350003"})
 
 CLINICAL_RESOURCE_TYPES = (
     "Patient",
@@ -701,6 +704,16 @@ class _FhirReader:
         return ""
 
     def _add_med(self, m: MedicationData) -> None:
+        codes = {m.code} if m.code else set()
+        if codes & (_IPS_UNKNOWN | _IPS_NO_MEDS | _NO_MEDICATION_CODES) or (
+                not m.code and placeholder(m.text or m.name)):
+            unknown = bool(codes & _IPS_UNKNOWN) or (not m.code and placeholder(m.text or m.name) == "unknown")
+            if unknown:
+                self.record.medications_unknown = True
+            self.record.warnings.append(
+                f"{m.source}: {m.text or m.name or m.code!r} is a placeholder "
+                f"({'no information' if unknown else 'no medications'}), not a medication")
+            return
         self.record.medications.append(m)
 
     def _read_MedicationRequest(self, res: dict, path: str, owner: dict | None) -> None:  # noqa: N802
@@ -770,10 +783,23 @@ class _FhirReader:
             return
         code_cc = res.get("code") or res.get("substance")
         codes = {_s(c.get("code")) for c in _codings(code_cc)}
-        text = _cc_text(code_cc).strip().lower().rstrip(".")
-        if codes & NKA_SNOMED_CODES or (not codes and text in _NKA_TEXTS):
-            if verification != "refuted" and clinical not in ("inactive", "resolved"):
+        text = _cc_text(code_cc).strip()
+        categories = [_s(c) for c in _as_list(res.get("category"))]
+        if codes & _IPS_UNKNOWN or (not codes and placeholder(text) == "unknown"):
+            self.record.allergies_unknown = True
+            self.record.warnings.append(f"{self._label(res)}: no allergy information (unknown, not NKDA)")
+            return
+        scope = "drug" if codes & _IPS_NKDA else "other" if codes & _IPS_NOT_DRUG else no_known_scope(
+            codes, text if not codes or codes & NO_KNOWN_ALLERGY_CODES else "")
+        if scope:
+            inactive = verification in ("refuted", "entered-in-error") or clinical in ("inactive", "resolved")
+            if scope == "drug" and categories and not ({"medication", "biologic"} & set(categories)):
+                scope = "other"  # e.g. 716186003 with category food only
+            if scope == "drug" and not inactive:
                 self.record.no_known_allergies = True
+            elif scope == "other":
+                self.record.warnings.append(
+                    f"{self._label(res)}: {text or 'no known allergy'!r} is not about drugs: not NKDA")
             return
         a = AllergyData()
         best = _best_coding(code_cc, (RXNORM, SNOMED, NDC))
@@ -787,7 +813,6 @@ class _FhirReader:
         if best:
             a.code = _s(best.get("code"))
             a.code_system = code_system_name(best.get("system"))
-        categories = [_s(c) for c in _as_list(res.get("category"))]
         if categories:
             a.category = _ALLERGY_CATEGORY.get(categories[0], "other")
         severities = []
@@ -805,8 +830,9 @@ class _FhirReader:
         severities = [s for s in severities if s in rank]
         if severities:
             a.severity = max(severities, key=rank.__getitem__)
-        else:
-            a.severity = {"high": "severe", "low": "mild"}.get(_s(res.get("criticality")), "")
+        # criticality is the risk of a future critical reaction, not a reaction's severity (FHIR R4
+        # AllergyIntolerance.criticality vs reaction.severity)
+        a.criticality = _s(res.get("criticality"))
         a.status = clinical
         a.negated = verification == "refuted"
         self.record.allergies.append(a)
@@ -1014,8 +1040,7 @@ def read_fhir(data: bytes | str | dict) -> ClinicalRecord:
         ts = parse_fhir_datetime(meta.get("lastUpdated"))
         record.sent_at = ts if isinstance(ts, datetime) else None
     reader.process_all()
-    if record.no_known_allergies and record.allergies:
-        record.warnings.append("a no-known-allergy statement and allergy entries are both present")
+    finish_allergies(record)
     return record
 
 

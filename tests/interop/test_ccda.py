@@ -207,8 +207,13 @@ def test_negated_medication_is_kept_and_flagged():
 
 def test_null_flavor_means_absent():
     extra = '<routeCode nullFlavor="NA"/><doseQuantity nullFlavor="UNK"/><effectiveTime nullFlavor="UNK"/>'
-    med = read_ccda(_med_section(_sa('<code nullFlavor="UNK"/>', extra=extra))).medications[0]
-    assert (med.code, med.route, med.dose, med.start_date, med.name) == ("", "", "", None, "")
+    record = read_ccda(_med_section(_sa('<code nullFlavor="UNK"/>', extra=extra)))
+    # an entry with nothing but nullFlavors is a placeholder, not a medication: the list is unknown
+    assert record.medications == [] and record.medications_unknown is True
+    assert any("placeholder" in w for w in record.warnings)
+    named = read_ccda(_med_section(_sa('<code nullFlavor="UNK"><originalText>Aspirin</originalText></code>',
+                                       extra=extra))).medications[0]
+    assert (named.code, named.route, named.dose, named.start_date, named.name) == ("", "", "", None, "Aspirin")
 
 
 def test_ndc_code_and_translation_fallback():

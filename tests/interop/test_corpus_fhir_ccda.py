@@ -66,7 +66,7 @@ FHIR_EXPECTED: dict[str, dict] = {
         ],
     },
     "allergyintolerance-medication.json": {
-        # verificationStatus unconfirmed is still an allergy; criticality high → severe
+        # verificationStatus unconfirmed is still an allergy; criticality high, no reaction severity given
         "allergies": [
             {
                 "substance": "Penicillin G",
@@ -74,7 +74,8 @@ FHIR_EXPECTED: dict[str, dict] = {
                 "code_system": "rxnorm",
                 "category": "drug",
                 "reaction": ["Hives"],
-                "severity": "severe",
+                "severity": "",
+                "criticality": "high",
                 "negated": False,
             }
         ],

@@ -324,8 +324,9 @@ def test_patient_fields():
     ]
 
 
-@pytest.mark.parametrize("code", ["716186003", "409137002", "428607008", "429625007"])
-def test_no_known_allergy_codes_set_flag_and_add_no_entry(code):
+@pytest.mark.parametrize(("code", "nkda"), [("716186003", True), ("409137002", True), ("428607008", False),
+                                           ("429625007", False), ("428197003", False), ("1003774007", False)])
+def test_no_known_allergy_codes_set_flag_and_add_no_entry(code, nkda):
     nka = {
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": {"coding": [{"code": "active"}]},
@@ -334,7 +335,8 @@ def test_no_known_allergy_codes_set_flag_and_add_no_entry(code):
         "patient": {"reference": "Patient/p1"},
     }
     record = read_fhir(nka)
-    assert record.no_known_allergies is True
+    # only "no known allergy" / "no known drug allergy" mean NKDA; food, environmental, insect, latex don't
+    assert record.no_known_allergies is nkda
     assert record.allergies == []
 
 
@@ -387,10 +389,12 @@ def test_allergy_reactions_severity_and_category():
     a = read_fhir(allergy).allergies[0]
     assert (a.substance, a.code, a.code_system, a.category) == ("penicillin", "91936005", "snomed", "drug")
     assert a.reaction == ["Hives", "Rash"]
-    assert a.severity == "moderate"  # the worst reaction wins over criticality
+    assert a.severity == "moderate"  # the worst reaction
+    assert a.criticality == "low"  # a separate field: risk of a future critical reaction
     assert a.status == "active"
     del allergy["reaction"]
-    assert read_fhir(allergy).allergies[0].severity == "mild"  # criticality low
+    a = read_fhir(allergy).allergies[0]
+    assert (a.severity, a.criticality) == ("", "low")  # criticality is never turned into a severity
 
 
 def test_conditions_observations_encounter():
