@@ -7,7 +7,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (security events into the chain)
+        from . import checks, signals  # noqa: F401  (deploy check of the DB role; security events into the chain)
         from .immutability import connect_guards, install_after_migrate
 
         connect_guards()

@@ -8,10 +8,12 @@ Call it inside the transaction of the change it records: the event commits or ro
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from pharmacy.actors import Actor, actor_label, actor_user
@@ -36,8 +38,30 @@ def canonical(event: AuditEvent) -> bytes:
     return text.encode("utf-8")
 
 
-def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical(event)).hexdigest()
+def audit_key() -> bytes:
+    """The chain's HMAC key (RXHUB_AUDIT_KEY through settings; production refuses to start without it)."""
+    return str(settings.RXHUB["AUDIT_KEY"]).encode("utf-8")
+
+
+def compute_hash(event: AuditEvent, *, key: bytes | None = None) -> str:
+    """HMAC-SHA256 of the canonical form (RFC 2104): whoever can write the tables but lacks the key
+    cannot produce a hash that verifies (45 CFR 164.312(c)(2))."""
+    return hmac.new(audit_key() if key is None else key, canonical(event), hashlib.sha256).hexdigest()
+
+
+# Appends are serialised on PostgreSQL with a transaction-level advisory lock (the head rows are
+# append-only, so there is no row to lock); SQLite's IMMEDIATE transactions serialise writers anyway.
+CHAIN_LOCK_KEY = 0x5258_4855_4155_4454 & 0x7FFF_FFFF_FFFF_FFFF  # "RXHUAUDT"
+
+
+def _lock_chain() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def chain_head() -> AuditChainHead | None:
+    return AuditChainHead.objects.order_by("-sequence").first()
 
 
 def client_ip(request) -> str | None:
@@ -53,11 +77,12 @@ def record_event(*, kind: str, actor: Actor | None, subject=None, patient_id: in
                  data: dict | None = None, request=None, actor_name: str | None = None) -> AuditEvent:
     """Append one event. ``actor`` may be None only for events without a user (e.g. a failed
     login), in which case ``actor_name`` says who tried."""
-    head, _ = AuditChainHead.objects.get_or_create(pk=1)
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    _lock_chain()
+    head = chain_head()
+    last_sequence, last_hash = (head.sequence, head.hash) if head is not None else (0, GENESIS)
     user = actor_user(actor) if actor is not None else None
     event = AuditEvent(
-        sequence=head.last_sequence + 1,
+        sequence=last_sequence + 1,
         occurred_at=timezone.now(),
         kind=kind,
         actor=user,
@@ -68,10 +93,15 @@ def record_event(*, kind: str, actor: Actor | None, subject=None, patient_id: in
         ip_address=client_ip(request),
         summary=summary[:300],
         data=json.loads(json.dumps(data or {}, default=str)),
-        prev_hash=head.last_hash,
+        prev_hash=last_hash,
     )
     event.hash = compute_hash(event)
     event.save(force_insert=True)
-    head.last_sequence, head.last_hash = event.sequence, event.hash
-    head.save(update_fields=["last_sequence", "last_hash"])
+    AuditChainHead.objects.create(sequence=event.sequence, hash=event.hash)
+    every = int(settings.RXHUB.get("AUDIT_ANCHOR_EVERY") or 0)
+    if every and event.sequence % every == 0:
+        from .anchor import write_anchor
+
+        sequence, digest = event.sequence, event.hash
+        transaction.on_commit(lambda: write_anchor(sequence=sequence, hash=digest))
     return event

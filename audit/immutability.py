@@ -13,9 +13,13 @@ Two layers:
   apps are covered too.
 
 The one exception is the explicit retention purge (``manage.py purge_history``, itself an audit
-event): inside its transaction it sets ``rxhub.retention_purge = on`` (``SET LOCAL``), which the
-trigger accepts for DELETE only. TRUNCATE is not a row operation and is not blocked (the test
-runner flushes with it); in production the application's database role should not own the tables.
+event), and only for history and PHI access rows — never the audit chain or its head. The trigger
+lets a DELETE through only when **both** the transaction set ``rxhub.retention_purge = on`` **and**
+the session's role owns the table (is a member of its owner role). The application's role owns
+nothing in production (README, "Production"), so no session setting it can issue unlocks a delete:
+the purge runs as the owner role, the one that runs migrations — which could drop the trigger
+anyway, and whose edits the keyed chain and the anchor file detect. TRUNCATE is not a row operation
+and is not blocked (the test runner flushes with it); the application role is not granted it.
 """
 
 from __future__ import annotations
@@ -29,13 +33,18 @@ from django.db import connections
 TRIGGER = "rxhub_append_only"
 FUNCTION = "rxhub_refuse_change"
 PURGE_SETTING = "rxhub.retention_purge"
-AUDIT_TABLES = ("audit_auditevent", "audit_phiaccess")
+AUDIT_TABLES = ("audit_auditevent", "audit_auditchainhead", "audit_phiaccess")
+# Never purgeable, whoever asks: removing the chain's first links would make the rest unverifiable.
+CHAIN_TABLES = ("audit_auditevent", "audit_auditchainhead")
 HISTORY_TABLE = re.compile(r"^[a-z0-9_]+_historical[a-z0-9_]+$")
 
+_CHAIN_LIST = ", ".join(f"'{table}'" for table in CHAIN_TABLES)
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'DELETE' AND coalesce(current_setting('{PURGE_SETTING}', true), '') = 'on' THEN
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME NOT IN ({_CHAIN_LIST})
+     AND coalesce(current_setting('{PURGE_SETTING}', true), '') = 'on'
+     AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER') THEN
     RETURN OLD;
   END IF;
   RAISE EXCEPTION 'rxhub: % on % refused: history and audit rows are append-only (45 CFR 164.312(b))',
@@ -116,6 +125,17 @@ def install_after_migrate(sender, using="default", **kwargs) -> None:
     missing = sorted(set(protected_tables(connection)) - tables_with_trigger(connection))
     if missing:
         install_triggers(connection, missing)
+
+
+def may_purge(connection) -> bool:
+    """Whether this session's role owns the protected tables (PostgreSQL); always true elsewhere."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_has_role(current_user, relowner, 'MEMBER') FROM pg_class "
+                       "WHERE relname = 'audit_phiaccess' AND relkind = 'r'")
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 @contextmanager

@@ -6,9 +6,10 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """A security-relevant event. ``hash`` = SHA-256 over the canonical serialisation of this
-    event including ``prev_hash`` (its predecessor's hash), so editing, deleting or reordering
-    any event breaks every later link (``manage.py verify_audit``)."""
+    """A security-relevant event. ``hash`` = HMAC-SHA256 (key ``RXHUB_AUDIT_KEY``, kept outside the
+    database) over the canonical serialisation of this event including ``prev_hash`` (its
+    predecessor's hash), so editing, deleting or reordering any event breaks every later link, and
+    re-hashing an edit needs the key (``manage.py verify_audit``)."""
 
     sequence = models.PositiveBigIntegerField(unique=True)
     occurred_at = models.DateTimeField(db_index=True)
@@ -33,13 +34,19 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """One row locked while appending, so concurrent writers extend the chain one at a time."""
+    """Where the chain ended after each append: one row per event, append-only like the events
+    (the PostgreSQL trigger refuses UPDATE and DELETE), so deleting the last events also means
+    deleting head rows. The newest row is the head ``verify_audit`` compares the chain with."""
 
-    last_sequence = models.PositiveBigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)
+    sequence = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sequence"]
 
     def __str__(self) -> str:
-        return f"chain head #{self.last_sequence}"
+        return f"chain head #{self.sequence}"
 
 
 class PhiAccess(models.Model):

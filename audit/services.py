@@ -13,7 +13,7 @@ from pharmacy.errors import DomainError
 
 from .events import record_event
 from .history import history_models
-from .immutability import retention_purge
+from .immutability import may_purge, retention_purge
 from .models import PhiAccess
 
 # HIPAA keeps required documentation six years (45 CFR 164.316(b)(2)(i)); default retention of
@@ -53,6 +53,10 @@ class RetentionNotReached(DomainError):
     code = "retention_not_reached"
 
 
+class PurgeNeedsOwnerRole(DomainError):
+    code = "purge_needs_owner_role"
+
+
 def history_purge(*, before: date, actor: Actor, dry_run: bool = False) -> dict[str, int]:
     """Delete history rows and PHI access entries older than ``before`` (explicit, audited).
 
@@ -63,6 +67,11 @@ def history_purge(*, before: date, actor: Actor, dry_run: bool = False) -> dict[
         raise RetentionNotReached(
             f"Refusing to purge rows newer than the retention period: the latest allowed "
             f"date is {limit.isoformat()} ({retention_days()} days)."
+        )
+    if not dry_run and not may_purge(transaction.get_connection()):
+        raise PurgeNeedsOwnerRole(
+            "purge_history deletes through the append-only trigger only as the role that owns the history "
+            "and audit tables (the one that runs migrations); run it with that role's DATABASE_URL."
         )
     cutoff = timezone.make_aware(datetime.combine(before, time.min))
     with transaction.atomic():

@@ -1,13 +1,18 @@
 """Walk the audit chain and report the first broken link (HIPAA 45 CFR 164.312(c)(2):
 mechanism to corroborate that records have not been altered or destroyed).
 
-Each event's hash is SHA-256 over its canonical serialisation, which includes its sequence number
-and its predecessor's hash. So:
+Each event's hash is HMAC-SHA256 (key ``RXHUB_AUDIT_KEY``, outside the database) over its
+canonical serialisation, which includes its sequence number and its predecessor's hash. So:
+
+* an edit **re-hashed without the key** (plain SHA-256, or another key) still fails;
 
 * an **edited** event no longer matches its own hash;
 * a **deleted** event leaves a gap in the sequence and a ``prev_hash`` that points at nothing;
 * **reordered** events (sequence numbers or rows swapped) break the ``prev_hash`` link;
-* a deleted **tail** no longer reaches the chain head (``AuditChainHead``).
+* a deleted **tail** no longer reaches the chain head (``AuditChainHead``, append-only: one row per
+  event); an **edited head** row no longer matches the event it names;
+* a tail deleted together with its head rows (trigger switched off by the owner) is found by
+  ``verify_audit --anchor FILE`` (audit/anchor.py).
 """
 
 from __future__ import annotations
@@ -86,10 +91,22 @@ def check_events(
 
 def verify_chain(*, chunk_size: int = 2000) -> ChainReport:
     """Walk every stored event (streamed in sequence order; memory stays flat)."""
+    from django.db.models import Exists, OuterRef
+
     from .models import AuditChainHead, AuditEvent
 
-    head = AuditChainHead.objects.filter(pk=1).first()
+    head = AuditChainHead.objects.order_by("-sequence").first()
     events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size)
-    return check_events(
-        events, head_sequence=head.last_sequence if head else 0, head_hash=head.last_hash if head else GENESIS
+    report = check_events(
+        events, head_sequence=head.sequence if head else 0, head_hash=head.hash if head else GENESIS
     )
+    if not report.ok:
+        return report
+    # Every head row must name an event as it is stored (one query).
+    stray = (AuditChainHead.objects.filter(sequence__gt=0)
+             .exclude(Exists(AuditEvent.objects.filter(sequence=OuterRef("sequence"), hash=OuterRef("hash"))))
+             .order_by("sequence").first())
+    if stray is not None:
+        return ChainReport(report.checked, report.last_sequence, ChainBreak(
+            None, None, f"head row #{stray.sequence} does not match event #{stray.sequence} (head edited)"))
+    return report

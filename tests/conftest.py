@@ -20,7 +20,8 @@ def _plain_http(request, tmp_path):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.AXES_ENABLED = False
-    settings.RXHUB = {**settings.RXHUB, "OUTBOX_DIR": str(tmp_path / "outbox")}
+    settings.RXHUB = {**settings.RXHUB, "OUTBOX_DIR": str(tmp_path / "outbox"),
+                      "AUDIT_ANCHOR_FILE": str(tmp_path / "audit-anchor.log")}
     # django-q2 reads its configuration once at import: run tasks inline in tests.
     from django_q.conf import Conf
 
