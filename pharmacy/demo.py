@@ -133,10 +133,12 @@ def seed_demo(*, stdout, seed: int = 20261124) -> DemoContext:
 def _places(ctx: DemoContext, actor) -> None:
     rng = ctx.rng
     ctx.facility = save_with_history(
-        models.Facility(code="MAIN", name="Riverside Family Medicine", kind="human", phone="617-555-0100"),
+        models.Facility(code="MAIN", name="Riverside Family Medicine", kind="human", phone="617-555-0100",
+                        address_line1="200 River St", city="Boston", state="MA", postal_code="02114"),
         actor=actor, reason="Demo data")
     ctx.vet_facility = save_with_history(
-        models.Facility(code="VET", name="Oakwood Veterinary Clinic", kind="veterinary", phone="617-555-0190"),
+        models.Facility(code="VET", name="Oakwood Veterinary Clinic", kind="veterinary", phone="617-555-0190",
+                        address_line1="45 Oak Ave", city="Newton", state="MA", postal_code="02458"),
         actor=actor, reason="Demo data")
     for index, (name, city) in enumerate([("Main Street Pharmacy", "Boston"), ("Harbor Community Pharmacy", "Quincy"),
                                           ("Oakwood Vet Pharmacy", "Newton")]):

@@ -47,6 +47,12 @@ class Facility(TimeStamped):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=choices.FacilityKind, default=choices.FacilityKind.HUMAN)
     phone = models.CharField(max_length=32, blank=True)
+    # The practice address: NCPDP SCRIPT 2017071 requires the prescriber's Address in NewRx and ePA
+    # (MandatoryAddressType: line 1, city, state, postal code).
+    address_line1 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=2, blank=True)
+    postal_code = models.CharField(max_length=10, blank=True)
     history = HistoricalRecords()
 
     class Meta:

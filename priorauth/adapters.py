@@ -2,7 +2,7 @@
 pharmacy-benefit drugs, Da Vinci PAS (FHIR ``Claim/$submit``) for medical-benefit drugs.
 
 An adapter turns a case into an outbound message (kind, content type, payload, message id) and a
-payer answer into a ``ParsedResponse``. Codecs: pharmacy/interop/ncpdp.py (ePA builders and
+payer answer into a ``ParsedResponse``. Codecs: pharmacy/interop/ncpdp/ (ePA builders and
 reader) and pharmacy/interop/pas.py. Delivery is the outbox's job (services).
 """
 
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from pharmacy.errors import DomainError
 from pharmacy.interop import ncpdp, pas
+from pharmacy.ncpdp_parties import medication_info, patient_info, pharmacy_info, prescriber_info, refused_message
 
 from .conf import sender_id
 
@@ -46,14 +48,26 @@ def _gender_code(sex: str) -> str:
     return sex if sex in ("M", "F", "U") else "U"
 
 
-def _attachments(case) -> list[ncpdp.Attachment]:
-    out = (
-        [ncpdp.Attachment("medical-necessity-letter.txt", "text/plain", case.letter.encode("utf-8"))]
-        if case.letter
-        else []
-    )
-    out += [ncpdp.Attachment(a.file_name, a.mime_type, bytes(a.data)) for a in case.attachments.all()]
-    return out
+def _attachments(case) -> tuple[list[ncpdp.Attachment], list[str]]:
+    """(the attachment the 2017071 schema can carry, names of the others). A PARequest or
+    PAAppealRequest takes one attachment of a listed MIME type (PDF, images, CCR/SDA); the letter
+    travels as text (QuestionSetComment / PANote), other files stay on the case and are named."""
+    files = list(case.attachments.all())
+    sendable = [a for a in files if a.mime_type in ncpdp.ATTACHMENT_MIME_TYPES]
+    first = sendable[:1]
+    others = [a.file_name for a in files if a not in first]
+    return [ncpdp.Attachment(a.file_name, a.mime_type, bytes(a.data)) for a in first], others
+
+
+def _letter_with(letter: str, others: list[str]) -> str:
+    text = letter or ""
+    if others:
+        text += ("\n" if text else "") + "Further documents on file: " + ", ".join(others)
+    return " ".join(text.split())[:2000]  # one line: the schema's text pattern has no line breaks
+
+
+def _refused(exc: ncpdp.ValueRefused, transaction: str) -> DomainError:
+    return DomainError(refused_message(exc, transaction), code="ncpdp_value_refused")
 
 
 class EpaAdapter:
@@ -62,40 +76,15 @@ class EpaAdapter:
 
     def _parties(self, case):
         rx = case.prescription
-        p, d, ph = rx.patient, rx.prescriber, rx.pharmacy
-        patient = ncpdp.PatientInfo(
-            last_name=p.last_name,
-            first_name=p.first_name,
-            gender=_gender_code(p.sex),
-            birth_date=p.birth_date,
-            address_line1=p.address_line1,
-            city=p.city,
-            state=p.state,
-            postal_code=p.postal_code,
-            phone=p.phone,
-        )
-        prescriber = ncpdp.PrescriberInfo(
-            npi=d.npi or "", dea=d.dea_number, last_name=d.last_name, first_name=d.first_name, phone=d.phone
-        )
-        pharmacy = (
-            ncpdp.PharmacyInfo(ncpdp_id=ph.ncpdp_id, npi=ph.npi, name=ph.name, phone=ph.phone) if ph else None
-        )
         fields = case.fields or {}
         qty = fields.get("quantity") or rx.quantity
         try:
             qty = Decimal(str(qty))
         except ArithmeticError:
             qty = rx.quantity
-        medication = ncpdp.MedicationInfo(
-            description=str(rx.drug),
-            ndc=rx.drug.ndc or "",
-            quantity=qty,
-            days_supply=rx.days_supply,
-            written_date=rx.written_date,
-            refills=rx.refills_authorized,
-            sig_text=rx.sig,
-        )
-        return patient, prescriber, pharmacy, medication
+        return (patient_info(rx.patient), prescriber_info(rx.prescriber),
+                pharmacy_info(rx.pharmacy) if rx.pharmacy else None,
+                medication_info(rx, refills=rx.refills_authorized, quantity=qty))
 
     def _header(self, case, message_id: str) -> ncpdp.Header:
         ph = case.prescription.pharmacy
@@ -109,67 +98,50 @@ class EpaAdapter:
             prescriber_order_number=f"PA{case.pk}",
         )
 
-    def submission(self, case) -> Outbound:
-        """PAInitiationRequest: ask the payer for its question set (the letter rides in Note)."""
-        message_id = ncpdp.new_message_id()
+    def _build(self, transaction: str, builder, case, message_id: str, **kwargs) -> str:
         patient, prescriber, pharmacy, med = self._parties(case)
-        xml = ncpdp.build_pa_initiation_request(
-            header=self._header(case, message_id),
-            patient=patient,
-            prescriber=prescriber,
-            medication=med,
-            pharmacy=pharmacy,
-            pa_reference_id=f"RXHUB-PA-{case.pk}",
-            note=case.letter[:2000],
-        )
+        try:
+            return builder(header=self._header(case, message_id), patient=patient, prescriber=prescriber,
+                           medication=med, pharmacy=pharmacy, pa_reference_id=f"RXHUB-PA-{case.pk}", **kwargs)
+        except ncpdp.ValueRefused as exc:
+            raise _refused(exc, transaction) from exc
+
+    def submission(self, case) -> Outbound:
+        """PAInitiationRequest: ask the payer for its question set (the letter goes with the
+        PARequest: 2017071 gives the initiation request no note)."""
+        message_id = ncpdp.new_message_id()
+        xml = self._build("PAInitiationRequest", ncpdp.build_pa_initiation_request, case, message_id)
         return Outbound("ncpdp:PAInitiationRequest", "initiation", self.content_type, xml, message_id)
 
     def answers(self, case, answers: dict[str, str]) -> Outbound:
-        """PARequest: answers to the payer's question set, the letter and attachments."""
+        """PARequest: the payer's questions with our answers, the letter (QuestionSetComment) and
+        one attachment."""
         message_id = ncpdp.new_message_id()
-        patient, prescriber, pharmacy, med = self._parties(case)
-        xml = ncpdp.build_pa_request(
-            header=self._header(case, message_id),
-            pa_case_id=case.payer_case_id,
-            answers=list(answers.items()),
-            patient=patient,
-            prescriber=prescriber,
-            medication=med,
-            pharmacy=pharmacy,
-            pa_reference_id=f"RXHUB-PA-{case.pk}",
-            attachments=_attachments(case),
-        )
+        questions = [
+            ncpdp.PAQuestion(id=str(q.get("id")), text=str(q.get("text") or q.get("id")),
+                             type=q.get("type") if q.get("type") in ncpdp.PA_QUESTION_TYPES else "FreeText",
+                             choices=[tuple(c) for c in q.get("choices") or []])
+            for q in case.questions or [] if q.get("id")
+        ]
+        files, others = _attachments(case)
+        xml = self._build("PARequest", ncpdp.build_pa_request, case, message_id,
+                          pa_case_id=case.payer_case_id, questions=questions,
+                          answers=[(k, str(v)) for k, v in answers.items()], attachments=files,
+                          note=_letter_with(case.letter, others))
         return Outbound("ncpdp:PARequest", "request", self.content_type, xml, message_id)
 
     def appeal(self, case) -> Outbound:
         message_id = ncpdp.new_message_id()
-        patient, prescriber, pharmacy, med = self._parties(case)
-        xml = ncpdp.build_pa_appeal_request(
-            header=self._header(case, message_id),
-            pa_case_id=case.payer_case_id or f"RXHUB-PA-{case.pk}",
-            patient=patient,
-            prescriber=prescriber,
-            medication=med,
-            note=case.appeal_letter[:2000],
-            pharmacy=pharmacy,
-            pa_reference_id=f"RXHUB-PA-{case.pk}",
-            attachments=_attachments(case),
-        )
+        files, others = _attachments(case)
+        xml = self._build("PAAppealRequest", ncpdp.build_pa_appeal_request, case, message_id,
+                          pa_case_id=case.payer_case_id or f"RXHUB-PA-{case.pk}",
+                          note=_letter_with(case.appeal_letter, others), attachments=files)
         return Outbound("ncpdp:PAAppealRequest", "appeal", self.content_type, xml, message_id)
 
     def cancel(self, case, note: str = "") -> Outbound:
         message_id = ncpdp.new_message_id()
-        patient, prescriber, pharmacy, med = self._parties(case)
-        xml = ncpdp.build_pa_cancel_request(
-            header=self._header(case, message_id),
-            pa_case_id=case.payer_case_id or f"RXHUB-PA-{case.pk}",
-            patient=patient,
-            prescriber=prescriber,
-            medication=med,
-            note=note[:500],
-            pharmacy=pharmacy,
-            pa_reference_id=f"RXHUB-PA-{case.pk}",
-        )
+        xml = self._build("PACancelRequest", ncpdp.build_pa_cancel_request, case, message_id,
+                          pa_case_id=case.payer_case_id or f"RXHUB-PA-{case.pk}", note=note[:2000])
         return Outbound("ncpdp:PACancelRequest", "cancel", self.content_type, xml, message_id)
 
     def parse(self, text: str | bytes) -> ParsedResponse:

@@ -32,6 +32,11 @@ class FacilityFactory(factory.django.DjangoModelFactory):
 
     code = "MAIN"
     name = "Riverside Family Medicine"
+    phone = "617-555-0190"
+    address_line1 = "200 River St"
+    city = "Boston"
+    state = "MA"
+    postal_code = "02114"
 
 
 class PharmacyFactory(factory.django.DjangoModelFactory):
@@ -42,6 +47,10 @@ class PharmacyFactory(factory.django.DjangoModelFactory):
     npi = factory.Sequence(lambda n: valid_npi(500000 + n))
     name = factory.Sequence(lambda n: f"Pharmacy {n}")
     phone = "617-555-0111"
+    address_line1 = factory.Sequence(lambda n: f"{n + 1} Main St")
+    city = "Boston"
+    state = "MA"
+    postal_code = "02108"
 
 
 class PrescriberFactory(factory.django.DjangoModelFactory):
@@ -79,6 +88,10 @@ class PatientFactory(factory.django.DjangoModelFactory):
     birth_date = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=365 * 60))
     sex = "M"
     phone = factory.Sequence(lambda n: f"617-555-{n % 10000:04d}")
+    address_line1 = factory.Sequence(lambda n: f"{n + 10} Beacon St")
+    city = "Boston"
+    state = "MA"
+    postal_code = "02116"
     email = factory.Sequence(lambda n: f"patient{n}@example.com")
     contact_preference = "sms"
     consent_to_messages = True

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from pharmacy import ncpdp_parties as parties
 from pharmacy.actors import stamp
 from pharmacy.interop import ncpdp
 from pharmacy.models import OutboxMessage, Prescription
@@ -33,9 +34,10 @@ def post_rx_fill(base_url: str, token: str, req: RefillRequest) -> ncpdp.ScriptM
                           message_id="PHM-E2E-FILL-1", relates_to_message_id=req.outbound_message_id,
                           rx_reference_number=rx.rx_number)
     xml = ncpdp.build_rx_fill(
-        header=header, fill_status="Dispensed", pharmacy=ncpdp.PharmacyInfo(ncpdp_id=pharmacy.ncpdp_id),
-        medication_dispensed=ncpdp.MedicationInfo(description=rx.drug.name, quantity=Decimal("180"), days_supply=90,
-                                                  last_fill_date=timezone.localdate()))
+        header=header, fill_status="Dispensed", pharmacy=parties.pharmacy_info(pharmacy),
+        patient=parties.patient_info(rx.patient), prescriber=parties.prescriber_info(rx.prescriber),
+        medication_dispensed=parties.medication_info(rx, quantity=Decimal("180"), days_supply=90,
+                                                     last_fill_date=timezone.localdate()))
     request = urllib.request.Request(f"{base_url}/api/v1/ncpdp/", data=xml.encode(), method="POST", headers={
         "Content-Type": "application/xml", "Authorization": f"Token {token}"})
     with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (the live test server)

@@ -14,6 +14,7 @@ from fhir.resources.R4B.claim import Claim
 from pharmacy.interop import ncpdp, pas
 from priorauth import adapters, services
 from priorauth.drafting import CITATION, LanguageModelDrafter, keep_cited_sentences
+from tests.interop import ncpdp_variants as variants
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,12 @@ def test_epa_request_carries_answers_and_letter_attachment(case):
     parsed = ncpdp.parse_message(out.payload)
     assert parsed.transaction == "PARequest" and parsed.pa_case_id == "PY-1"
     assert parsed.answers == [("Q1", "E11.9"), ("Q2", "metformin 120 days")]
-    assert parsed.attachments[0].data.decode() == case.letter
+    # 2017071 attachments are PDF/images only: the letter travels as the question set's comment
+    # (printable ASCII on one line: the schema's text pattern has no line breaks)
+    assert parsed.note == " ".join(case.letter.split())[:2000] and case.letter
+
+
+PA_PARTIES = {"patient": variants.PATIENT, "prescriber": variants.PRESCRIBER, "medication": variants.MED}
 
 
 def _header():
@@ -83,20 +89,24 @@ def _header():
         ),
         (
             ncpdp.build_pa_response,
-            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "HbA1c value?")]},
+            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "HbA1c value?")],
+             "deadline_for_reply": date(2026, 12, 5)},
             "pended",
         ),
-        (ncpdp.build_pa_response, {"status": "Closed", "note": "Duplicate request"}, "closed"),
+        (ncpdp.build_pa_response, {"status": "Closed", "reason_codes": ["CE"], "note": "Duplicate request"},
+         "closed"),
         (
             ncpdp.build_pa_initiation_response,
-            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "Diagnosis?")]},
+            {"status": "Open", "question_set": [ncpdp.PAQuestion("Q1", "Diagnosis?")],
+             "deadline_for_reply": date(2026, 12, 5)},
             "pended",
         ),
         (ncpdp.build_pa_appeal_response, {"status": "Denied", "denial_reasons": ["Upheld"]}, "denied"),
     ],
 )
 def test_epa_reads_each_response_kind(builder, kwargs, decision):
-    xml = builder(header=_header(), pa_case_id="PY-5", relates_to_message_id="REQ1", **kwargs)
+    xml = builder(header=_header(), pa_case_id="PY-5", relates_to_message_id="REQ1", pa_reference_id="REF-1",
+                  **PA_PARTIES, **kwargs)
     parsed = adapters.EpaAdapter().parse(xml)
     assert parsed.decision == decision and parsed.payer_case_id == "PY-5"
     if decision == "approved":

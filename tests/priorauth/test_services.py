@@ -408,6 +408,7 @@ def test_approval_outside_window_is_left_alone_and_expired_after_end(submitted_c
 
 
 def test_poll_reads_payer_answer_through_the_adapter(submitted_case, payer, settings, http_receiver):
+    from pharmacy import ncpdp_parties as parties
     from pharmacy.interop import ncpdp
 
     payer.endpoint_key = "bh"
@@ -424,6 +425,11 @@ def test_poll_reads_payer_answer_through_the_adapter(submitted_case, payer, sett
         authorization_number="AUTH-9",
         effective_date=today,
         expiration_date=today + timedelta(days=180),
+        # the payer echoes the request's PA parties, as the 2017071 PAResponse requires
+        pa_reference_id=f"RXHUB-PA-{submitted_case.pk}",
+        patient=parties.patient_info(submitted_case.prescription.patient),
+        prescriber=parties.prescriber_info(submitted_case.prescription.prescriber),
+        medication=parties.medication_info(submitted_case.prescription),
     )
     http_receiver.reply(200, xml, "application/xml")
     counts = services.pa_poll_open()

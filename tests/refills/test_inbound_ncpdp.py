@@ -3,6 +3,7 @@ and oversize XML (answered with an Error and nothing changed), and the binding o
 accounts to the pharmacies they speak for."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from pharmacy import ncpdp_parties as parties
 from pharmacy.actors import stamp
 from pharmacy.interop import ncpdp
 from pharmacy.models import Fill, OutboxMessage, Pharmacy
@@ -47,8 +49,7 @@ def answer_of(response) -> ncpdp.ScriptMessage:
 
 
 def _patient(rx) -> ncpdp.PatientInfo:
-    p = rx.patient
-    return ncpdp.PatientInfo(last_name=p.last_name, first_name=p.first_name, gender="M", birth_date=p.birth_date)
+    return parties.patient_info(rx.patient)
 
 
 def renewal_request(rx, *, message_id="PHM-0001", rx_number=None, description=None, pharmacy=None, patient=None,
@@ -59,10 +60,10 @@ def renewal_request(rx, *, message_id="PHM-0001", rx_number=None, description=No
                           rx_reference_number=rx.rx_number if rx_number is None else rx_number)
     return ncpdp.build_rx_renewal_request(
         header=header, patient=patient or _patient(rx),
-        pharmacy=ncpdp.PharmacyInfo(ncpdp_id=pharmacy.ncpdp_id, name=pharmacy.name),
-        prescriber=ncpdp.PrescriberInfo(npi=rx.prescriber.npi, last_name=rx.prescriber.last_name),
-        medication_prescribed=ncpdp.MedicationInfo(description=description or f"{rx.drug.name} 10 mg tablet",
-                                                   quantity=Decimal("30"), days_supply=30),
+        pharmacy=parties.pharmacy_info(pharmacy), prescriber=parties.prescriber_info(rx.prescriber),
+        medication_prescribed=replace(parties.medication_info(rx, last_fill_date=timezone.localdate()),
+                                      description=description or f"{rx.drug.name} 10 mg tablet",
+                                      quantity=Decimal("30"), days_supply=30),
         requested_refills=refills)
 
 
@@ -73,11 +74,13 @@ def rx_fill(rx, *, relates_to, status="Dispensed", message_id="PHM-FILL-1", phar
                           message_id=message_id, relates_to_message_id=relates_to, rx_reference_number=rx.rx_number)
     dispensed = None
     if status in ("Dispensed", "PartiallyDispensed"):
-        dispensed = ncpdp.MedicationInfo(description=rx.drug.name, quantity=Decimal(quantity), days_supply=30,
-                                         last_fill_date=timezone.localdate())
+        dispensed = replace(parties.medication_info(rx, last_fill_date=timezone.localdate()),
+                            description=rx.drug.name, quantity=Decimal(quantity), days_supply=30)
     return ncpdp.build_rx_fill(header=header, fill_status=status, reason_code=reason_code,
                                medication_dispensed=dispensed,
-                               pharmacy=ncpdp.PharmacyInfo(ncpdp_id=pharmacy.ncpdp_id))
+                               medication_prescribed=None if dispensed else parties.medication_info(rx),
+                               patient=parties.patient_info(rx.patient), pharmacy=parties.pharmacy_info(pharmacy),
+                               prescriber=parties.prescriber_info(rx.prescriber))
 
 
 @pytest.fixture
@@ -174,7 +177,7 @@ def test_same_message_id_from_another_sender_is_not_a_duplicate(api, rx):
 def test_failed_message_is_processed_again_when_resent(api, rx):
     rx.rx_number = "RX-LATER"
     rx.save(update_fields=["rx_number"])
-    stranger = ncpdp.PatientInfo(last_name="Nobody", birth_date=rx.patient.birth_date)
+    stranger = replace(_patient(rx), last_name="Nobody")
     xml = renewal_request(rx, rx_number="RX-7001", patient=stranger)
     assert post(api, xml).status_code == 400
     rx.rx_number = "RX-7001"  # the office fixes its record; the pharmacy resends
@@ -235,12 +238,12 @@ def test_oversize_body_gets_error_601_and_is_kept_truncated(api, rx, settings):
 
 
 def test_transaction_not_processed_here_gets_601(api, rx):
-    header = ncpdp.Header(to=ncpdp.Party("D", "1"), from_=ncpdp.Party("P", rx.pharmacy.ncpdp_id), message_id="N1")
-    xml = ncpdp.build_new_rx(header=header, patient=_patient(rx), pharmacy=ncpdp.PharmacyInfo(ncpdp_id="1"),
-                             prescriber=ncpdp.PrescriberInfo(npi="1"),
-                             medication=ncpdp.MedicationInfo(description="x"))
+    header = ncpdp.Header(to=ncpdp.Party("PY", "1"), from_=ncpdp.Party("P", rx.pharmacy.ncpdp_id), message_id="N1")
+    xml = ncpdp.build_pa_initiation_request(
+        header=header, patient=_patient(rx), prescriber=parties.prescriber_info(rx.prescriber),
+        medication=parties.medication_info(rx), pa_reference_id="REF-1")
     error = answer_of(post(api, xml))
-    assert error.error_code == "601" and "NewRx" in error.error_description
+    assert error.error_code == "601" and "PAInitiationRequest" in error.error_description
 
 
 def test_missing_header_field_is_named(api, rx):
