@@ -590,3 +590,20 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.message_id} ({self.status})"
+
+
+class InboundRecord(models.Model):
+    """What every stored inbound message carries for the core pipeline (pharmacy/inbound.py):
+    the payload's SHA-256 (dedupe on sender + control ID + content), whether its control ID was
+    already used by a message with other content, and the retry bookkeeping."""
+
+    payload_sha256 = models.CharField(max_length=64, blank=True, db_index=True,
+                                      help_text="SHA-256 of the payload bytes as received (up to the size limit).")
+    control_id_reused = models.BooleanField(
+        default=False, help_text="An earlier message from this sender had this control ID with other content.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                           help_text="When a failed message is retried next (none: no more).")
+
+    class Meta:
+        abstract = True

@@ -8,9 +8,13 @@ class ReconciliationConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from pharmacy.inbound import register
         from pharmacy.models import Fill, Prescription
 
         from . import receivers
+        from .services import PIPELINE
+
+        register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
 
         # The allergy check runs for every new prescription however it is created (UI, API, admin,
         # reconciliation); a recorded fill is shared with a consenting EHR (FHIR MedicationDispense).

@@ -2,6 +2,8 @@
 Discrepancy, InboundMessage)."""
 from django.db import models
 
+from pharmacy import inbound as _core_inbound
+
 
 class Channel(models.TextChoices):
     MLLP = "mllp", "HL7 v2 over MLLP"
@@ -19,24 +21,10 @@ class PayloadFormat(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-class InboundStatus(models.TextChoices):
-    RECEIVED = "received", "Received (stored, not processed yet)"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed (kept for retry)"
-    DUPLICATE = "duplicate", "Duplicate (same sender and control ID)"
-    UNSUPPORTED = "unsupported", "Unsupported type (stored, not processed)"
-    AWAITING_MATCH = "awaiting_match", "Waiting for a person to match the patient"
-
-
+# One inbound status set for every channel, defined once in the core pipeline (pharmacy/inbound.py).
+InboundStatus = _core_inbound.InboundStatus
 IS = InboundStatus
-INBOUND_TRANSITIONS: dict[str, set[str]] = {
-    IS.RECEIVED: {IS.PROCESSED, IS.FAILED, IS.UNSUPPORTED, IS.AWAITING_MATCH},
-    IS.FAILED: {IS.PROCESSED, IS.FAILED, IS.UNSUPPORTED, IS.AWAITING_MATCH},
-    IS.AWAITING_MATCH: {IS.PROCESSED, IS.FAILED},
-    IS.PROCESSED: set(),
-    IS.DUPLICATE: set(),
-    IS.UNSUPPORTED: set(),
-}
+INBOUND_TRANSITIONS: dict[str, set[str]] = _core_inbound.TRANSITIONS
 
 
 class TaskKind(models.TextChoices):

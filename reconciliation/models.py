@@ -9,16 +9,18 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from pharmacy.models import Allergy, Patient, Prescription
+from pharmacy.models import Allergy, InboundRecord, Patient, Prescription
 
 from . import choices
 
 
-class InboundMessage(models.Model):
+class InboundMessage(InboundRecord):
     """One payload as received, before any parsing (DESIGN.md: store first, then process).
 
-    ``(sender, control_id)`` is unique among non-duplicates: a repeat is stored as a duplicate
-    pointing at the original and never processed twice."""
+    Deduplicated by the core pipeline (pharmacy/inbound.py) on sender, control ID and payload
+    SHA-256: a resend of a processed message is stored as a duplicate pointing at the original and
+    never processed twice; the same control ID with other content is its own message, flagged
+    ``control_id_reused``."""
 
     channel = models.CharField(max_length=16, choices=choices.Channel)
     format = models.CharField(max_length=8, choices=choices.PayloadFormat, default=choices.PayloadFormat.UNKNOWN)
@@ -26,13 +28,14 @@ class InboundMessage(models.Model):
                               help_text="MSH-3^MSH-4, Bundle meta.source, document custodian or remote address.")
     control_id = models.CharField(max_length=200, blank=True, help_text="MSH-10, Bundle.id or ClinicalDocument.id.")
     message_type = models.CharField(max_length=64, blank=True, db_index=True)
-    payload = models.TextField()
+    payload = models.TextField(help_text="As received (decoded; cut at the size limit when oversize).")
+    size_bytes = models.PositiveIntegerField(default=0)
+    payload_truncated = models.BooleanField(default=False)
     content_type = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=16, choices=choices.InboundStatus, default=choices.InboundStatus.RECEIVED,
                               db_index=True)
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="duplicates")
@@ -40,15 +43,17 @@ class InboundMessage(models.Model):
                                 related_name="inbound_messages")
     summary = models.JSONField(default=dict, blank=True, help_text="What processing read and did.")
     source_name = models.CharField(max_length=255, blank=True, help_text="File name or remote peer.")
-    history = HistoricalRecords()
+    # The raw payload can be megabytes: keep it once, not in every history row.
+    history = HistoricalRecords(excluded_fields=["payload"])
 
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [
+            # Processed once: a concurrent twin fails here and becomes a duplicate (pharmacy/inbound.py).
             models.UniqueConstraint(
-                fields=["sender", "control_id"], condition=~Q(control_id="") & ~Q(status="duplicate"),
-                name="inbound_unique_sender_control_id",
-                violation_error_message="A message with this sender and control ID was already received.",
+                fields=["sender", "control_id", "payload_sha256"], condition=~Q(control_id="") & Q(status="processed"),
+                name="inbound_processed_once",
+                violation_error_message="A message with this sender, control ID and content was already processed.",
             ),
         ]
         indexes = [models.Index(fields=["status", "received_at"])]
@@ -61,7 +66,8 @@ class InboundMessage(models.Model):
 
     @property
     def is_retryable(self) -> bool:
-        return self.status in (choices.InboundStatus.FAILED, choices.InboundStatus.RECEIVED)
+        return self.status in (choices.InboundStatus.FAILED, choices.InboundStatus.RECEIVED,
+                               choices.InboundStatus.REJECTED)
 
 
 class EhrLink(models.Model):

@@ -15,12 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from audit.events import record_event
 from pharmacy.actors import Actor, SystemActor, actor_user, save_with_history, system_actor
 from pharmacy.errors import DomainError, TransitionNotAllowed
+from pharmacy.inbound import (
+    REPROCESSABLE,
+    InboundPipeline,
+    PayloadError,
+    clean_text,
+    decode_payload,
+    json_loads_safe,
+    next_attempt_at,
+    payload_sha256,
+    store,
+)
 from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 from pharmacy.interop.detect import detect_format, read_clinical
 from pharmacy.models import Allergy, Diagnosis, Drug, LabResult, Patient, Prescription
@@ -55,14 +66,15 @@ def _sys(actor: SystemActor):
         cache[actor.name] = actor_user(actor)
     return cache[actor.name]
 
-# HL7 v2.5.1 message types this app processes (Ch. 3 ADT, Ch. 4 RDE/RDS/ORM/OMP, Ch. 7 ORU);
+# HL7 v2.5.1 message types this app processes (Ch. 3 ADT, Ch. 4 RDE/RDS/ORM/OMP — RDE^O25 is the
+# pharmacy/treatment refill authorization request, v2.5 Ch. 4A event O25 — Ch. 7 ORU);
 # anything else is stored and marked unsupported, never dropped.
-SUPPORTED_HL7 = {"ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A28", "ADT^A31", "RDE^O11", "RDS^O13",
-                 "ORM^O01", "OMP^O09", "ORU^R01"}
+SUPPORTED_HL7 = {"ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A28", "ADT^A31", "RDE^O11", "RDE^O25",
+                 "RDS^O13", "ORM^O01", "OMP^O09", "ORU^R01"}
 DISCHARGE_TYPES = {"ADT^A03", "DischargeSummary"}
 ADMISSION_TYPES = {"ADT^A01", "ADT^A04", "TransferSummary"}
 # Order messages carry one order, not the patient's whole list: nothing is "missing" from them.
-PARTIAL_LIST_TYPES = {"RDE^O11", "RDS^O13", "ORM^O01", "OMP^O09", "ORU^R01", "MedicationRequest",
+PARTIAL_LIST_TYPES = {"RDE^O11", "RDE^O25", "RDS^O13", "ORM^O01", "OMP^O09", "ORU^R01", "MedicationRequest",
                       "MedicationDispense", "MedicationStatement", "Medication", "AllergyIntolerance"}
 
 
@@ -70,23 +82,21 @@ PARTIAL_LIST_TYPES = {"RDE^O11", "RDS^O13", "ORM^O01", "OMP^O09", "ORU^R01", "Me
 # Receiving: store first
 # --------------------------------------------------------------------------------------------
 
-def _decode(payload: bytes | str) -> str:
-    if isinstance(payload, str):
-        return payload
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return payload.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return payload.decode("latin-1")
-
-
 _CDA_ID = re.compile(r"<(?:\w+:)?id\b[^>]*?root=\"([^\"]+)\"(?:[^>]*?extension=\"([^\"]+)\")?", re.S)
 _CDA_CUSTODIAN = re.compile(r"<(?:\w+:)?custodian>.*?<(?:\w+:)?name[^>]*>([^<]+)<", re.S)
 
 
 def _header(fmt: str, text: str) -> tuple[str, str, str, str]:
-    """(sender, control id, message type, error) read cheaply for deduplication."""
+    """(sender, control id, message type, error) read cheaply for deduplication; never raises
+    (hostile input is an error to store, not a crash), and every value is storable text."""
+    try:
+        values = _read_header(fmt, text)
+    except Exception as exc:  # noqa: BLE001 — anything a reader trips on makes the message rejected
+        return "", "", "", f"header unreadable: {type(exc).__name__}: {exc}"[:500]
+    return tuple(clean_text(str(v)) for v in values)  # type: ignore[return-value]
+
+
+def _read_header(fmt: str, text: str) -> tuple[str, str, str, str]:
     if fmt == "hl7v2":
         from pharmacy.interop.hl7v2 import message_header
 
@@ -97,9 +107,9 @@ def _header(fmt: str, text: str) -> tuple[str, str, str, str]:
         return header["sender"][:200], header["control_id"][:200], header["type"][:64], ""
     if fmt == "fhir":
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            return "", "", "", f"not JSON: {exc}"
+            data = json_loads_safe(text)
+        except PayloadError as exc:
+            return "", "", "", str(exc)
         if not isinstance(data, dict):
             return "", "", "", "FHIR JSON must be an object"
         meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
@@ -115,48 +125,55 @@ def _header(fmt: str, text: str) -> tuple[str, str, str, str]:
     return "", "", "", "unrecognised format: expected HL7 v2 (MSH), FHIR JSON or C-CDA XML"
 
 
+class ReconciliationPipeline(InboundPipeline):
+    """HL7 v2, FHIR R4 and C-CDA in the core inbound pipeline (pharmacy/inbound.py)."""
+
+    name = "reconciliation"
+    model = InboundMessage
+
+    def process(self, message_id: int) -> InboundMessage:
+        return inbound_process(message_id=message_id)
+
+
+PIPELINE = ReconciliationPipeline()
+
+
 def inbound_receive(*, channel: str, payload: bytes | str, content_type: str = "", sender: str = "",
-                    source_name: str = "") -> InboundMessage:
-    """Store the raw payload (committed before any processing) and deduplicate on (sender,
-    control ID). A payload whose header cannot be read is stored as failed with the error."""
-    raw = payload if isinstance(payload, bytes) else payload.encode("utf-8")
-    text = _decode(payload).replace("\x00", "")
-    fmt = detect_format(raw)
-    header_sender, control_id, message_type, error = _header(fmt, text)
-    sender = (header_sender or sender)[:200]
+                    source_name: str = "", size: int | None = None) -> InboundMessage:
+    """Store the raw payload (committed before any processing), refused ones included.
+
+    ``payload`` may already be cut by the caller at the limit + 1 bytes (``size`` is then the size
+    announced). Oversize, undecodable or header-less payloads are stored — the first
+    ``RECON_MAX_PAYLOAD_BYTES`` of them — as rejected with the error. The rest is deduplicated on
+    sender, control ID and SHA-256 (``pharmacy.inbound.dedupe_decision``): a resend is stored as a
+    duplicate pointing at the original (``ingest`` reprocesses an original not yet processed)."""
+    raw = payload if isinstance(payload, bytes) else payload.encode("utf-8", "surrogatepass")
     limit = conf("RECON_MAX_PAYLOAD_BYTES")
-    if len(raw) > limit:
-        error = f"payload of {len(raw)} bytes exceeds the {limit}-byte limit"
-    message = InboundMessage(channel=channel, format=fmt, sender=sender, control_id=control_id,
-                             message_type=message_type, payload=text if len(raw) <= limit else text[:limit],
-                             content_type=content_type[:100], source_name=source_name[:255])
+    size = max(size or 0, len(raw))
+    kept = raw[:limit]
+    text = decode_payload(kept)
+    fmt = detect_format(kept)
+    header_sender, control_id, message_type, error = _header(fmt, text)
+    if size > limit:
+        error = f"payload of {size} bytes exceeds the {limit}-byte limit"
+    message = InboundMessage(channel=channel, format=fmt, sender=clean_text(header_sender or sender)[:200],
+                             control_id=control_id[:200], message_type=message_type[:64], payload=text,
+                             size_bytes=size, payload_truncated=size > len(kept), payload_sha256=payload_sha256(kept),
+                             content_type=clean_text(content_type)[:100], source_name=clean_text(source_name)[:255])
     if error:
-        message.status, message.error = InboundStatus.FAILED, error
-    with transaction.atomic():
-        original = None
-        if control_id:
-            original = (InboundMessage.objects.filter(sender=sender, control_id=control_id)
-                        .exclude(status=InboundStatus.DUPLICATE).order_by("id").first())
-        if original is not None:
-            return _store_duplicate(message, original)
-        try:
-            with transaction.atomic():
-                return save_with_history(message, actor=_sys(INBOUND), reason=f"Received over {channel}")
-        except IntegrityError:
-            # A concurrent receiver stored the same (sender, control ID) first.
-            original = (InboundMessage.objects.filter(sender=sender, control_id=control_id)
-                        .exclude(status=InboundStatus.DUPLICATE).order_by("id").first())
-            if original is None:
-                raise
-            message.pk = None
-            return _store_duplicate(message, original)
-
-
-def _store_duplicate(message: InboundMessage, original: InboundMessage) -> InboundMessage:
-    message.status, message.duplicate_of, message.error = InboundStatus.DUPLICATE, original, ""
-    message.patient_id = original.patient_id
-    return save_with_history(message, actor=_sys(INBOUND),
-                             reason=f"Duplicate of message {original.pk} (same sender and control ID)")
+        message.status, message.error = InboundStatus.REJECTED, error
+        return store(message, actor=_sys(INBOUND), reason=f"Received over {channel}; rejected: {error}"[:500])
+    decision = PIPELINE.decide(sender=message.sender, control_id=message.control_id, sha256=message.payload_sha256)
+    if decision.kind != "new":
+        original = InboundMessage.objects.get(pk=decision.original_id)
+        message.status, message.duplicate_of = InboundStatus.DUPLICATE, original
+        message.patient_id = original.patient_id
+        return store(message, actor=_sys(INBOUND),
+                     reason=f"Duplicate of message {original.pk} (same sender, control ID and content)")
+    message.control_id_reused = decision.control_id_reused
+    reason = f"Received over {channel}" + (
+        f"; control ID {message.control_id} reused with other content" if decision.control_id_reused else "")
+    return store(message, actor=_sys(INBOUND), reason=reason)
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,35 +202,61 @@ def inbound_process(*, message_id: int, patient: Patient | None = None) -> Inbou
     try:
         with transaction.atomic():
             message = InboundMessage.objects.select_for_update().get(pk=message_id)
-            if message.status not in (InboundStatus.RECEIVED, InboundStatus.FAILED, InboundStatus.AWAITING_MATCH):
+            if message.status not in (*REPROCESSABLE, InboundStatus.AWAITING_MATCH):
                 return message
+            if message.payload_truncated:
+                return message  # oversize: only its first bytes are on file, nothing to read again
             if message.status == InboundStatus.AWAITING_MATCH and patient is None:
                 return message
             message.attempts += 1
             _process(message, patient=patient)
             return message
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: nothing can be recorded; the caller answers AE / 503
     except Exception as exc:  # noqa: BLE001 — every failure is kept with its error for retry
         error = str(exc) if isinstance(exc, (ClinicalParseError, DomainError, ValidationError)) else (
             f"{type(exc).__name__}: {exc}")
+        error = clean_text(error)
         cache = _system_users.get()
         if cache:
             cache.clear()  # a user row created in the rolled-back transaction is gone
+        unreadable = isinstance(exc, UNREADABLE)
         with transaction.atomic():
             message = InboundMessage.objects.select_for_update().get(pk=message_id)
+            if isinstance(exc, IntegrityError) and message.status != InboundStatus.AWAITING_MATCH:
+                twin = _processed_twin(message)
+                if twin is not None:  # a concurrent twin was processed first: this one is its duplicate
+                    message.duplicate_of, message.patient_id = twin, twin.patient_id
+                    _move_message(message, InboundStatus.DUPLICATE, reason=f"Duplicate of message {twin.pk}",
+                                  fields=("duplicate_of", "patient"))
+                    return message
             message.attempts += 1
             message.error = error[:4000]
             if message.status == InboundStatus.AWAITING_MATCH:
                 save_with_history(message, actor=_sys(INBOUND), reason=f"Processing failed: {error}"[:500],
                                   update_fields=["attempts", "error"])
             else:
-                _move_message(message, InboundStatus.FAILED, reason=f"Processing failed: {error}",
-                              fields=("attempts", "error"))
-        message.unreadable = isinstance(exc, ClinicalParseError)  # → HL7 AR rather than AE
+                # Unreadable → rejected (HL7 AR, not retried by itself); any other failure → failed,
+                # retried with backoff by the sweep up to INBOUND_MAX_ATTEMPTS (HL7 AE).
+                message.next_attempt_at = None if unreadable else next_attempt_at(message.attempts, timezone.now())
+                _move_message(message, InboundStatus.REJECTED if unreadable else InboundStatus.FAILED,
+                              reason=f"Processing failed: {error}", fields=("attempts", "error", "next_attempt_at"))
+        message.unreadable = unreadable  # → HL7 AR rather than AE
         return message
 
 
+# What makes a payload unreadable (refused, HL7 AR) rather than a processing failure (AE, retried).
+UNREADABLE = (ClinicalParseError, PayloadError, RecursionError, LookupError, UnicodeError)
+
+
+def _processed_twin(message: InboundMessage) -> InboundMessage | None:
+    return (InboundMessage.objects.filter(sender=message.sender, control_id=message.control_id,
+                                          payload_sha256=message.payload_sha256, status=InboundStatus.PROCESSED)
+            .exclude(pk=message.pk).first())
+
+
 def _process(message: InboundMessage, *, patient: Patient | None) -> None:
-    fmt, records = read_clinical(message.payload.encode("utf-8"))
+    fmt, records = read_clinical(message.payload.encode("utf-8", "surrogatepass"))
     message.format = fmt
     why_not = _supported(fmt, records)
     if why_not:
@@ -255,10 +298,11 @@ def _process(message: InboundMessage, *, patient: Patient | None) -> None:
     message.patient = target
     message.processed_at = timezone.now()
     message.error = ""
+    message.next_attempt_at = None
     _move_message(message, InboundStatus.PROCESSED,
                   reason=f"Processed: {len(summary['tasks'])} task(s), {summary['lab_results']} lab result(s), "
                          f"{summary['diagnoses']} diagnosis(es)",
-                  fields=("attempts", "error", "format", "summary", "patient", "processed_at"))
+                  fields=("attempts", "error", "format", "summary", "patient", "processed_at", "next_attempt_at"))
 
 
 def _open_match_item(message: InboundMessage, record: ClinicalRecord, match: MatchResult) -> PatientMatchItem:
@@ -424,26 +468,38 @@ class IngestResult:
 
 
 def ingest(*, channel: str, payload: bytes | str, content_type: str = "", sender: str = "",
-           source_name: str = "") -> IngestResult:
+           source_name: str = "", size: int | None = None) -> IngestResult:
     """Store, then process; the answer is known only after both commits (HL7 ACK after commit)."""
     token = _system_users.set({})
     try:
         return _ingest(channel=channel, payload=payload, content_type=content_type, sender=sender,
-                       source_name=source_name)
+                       source_name=source_name, size=size)
     finally:
         _system_users.reset(token)
 
 
-def _ingest(*, channel, payload, content_type, sender, source_name) -> IngestResult:
+def _ingest(*, channel, payload, content_type, sender, source_name, size=None) -> IngestResult:
     message = inbound_receive(channel=channel, payload=payload, content_type=content_type, sender=sender,
-                              source_name=source_name)
-    if message.status == InboundStatus.FAILED:  # header unreadable: stored, rejected
+                              source_name=source_name, size=size)
+    if message.status == InboundStatus.REJECTED:  # oversize or header unreadable: stored, refused
         return IngestResult(message, "AR", message.error)
     if message.status == InboundStatus.DUPLICATE:
-        return IngestResult(message, "AA")
-    message = inbound_process(message_id=message.pk)
+        original = message.duplicate_of
+        if original.status in REPROCESSABLE:  # a resend of a message never processed: process it now
+            original = inbound_process(message_id=original.pk)
+        result = _result(original)
+        return IngestResult(message, result.ack_code, result.error)
+    return _result(inbound_process(message_id=message.pk))
+
+
+def _result(message: InboundMessage) -> IngestResult:
+    """HL7 v2.5.1 §2.9.2 / MSA-1: AA accepted, AE could not be processed (kept, retried), AR refused."""
+    if message.status == InboundStatus.REJECTED:
+        return IngestResult(message, "AR", message.error)
     if message.status == InboundStatus.FAILED:
         return IngestResult(message, "AR" if getattr(message, "unreadable", False) else "AE", message.error)
+    if message.status == InboundStatus.RECEIVED:  # still being processed elsewhere (cannot happen under lock)
+        return IngestResult(message, "AE", "message not processed yet; resend later")
     return IngestResult(message, "AA")
 
 
@@ -452,9 +508,10 @@ def inbound_retry(*, message_id: int, actor: Actor) -> InboundMessage:
     message = InboundMessage.objects.filter(pk=message_id).first()
     if message is None:
         raise DomainError(f"Inbound message {message_id} does not exist.", code="not_found")
-    if message.status != InboundStatus.FAILED:
+    if message.status not in (InboundStatus.FAILED, InboundStatus.REJECTED) or message.payload_truncated:
         raise TransitionNotAllowed(model="inbound message", current=message.status, target="retried",
-                                   message=f"Only a failed message can be retried; this one is {message.status}.")
+                                   message=f"Only a failed or rejected message can be retried; this one is "
+                                           f"{message.status}{' (oversize)' if message.payload_truncated else ''}.")
     if not message.message_type and not message.control_id and message.format in ("unknown", "hl7v2"):
         # The header could not be read at receipt: read it again (the reader may have been fixed).
         sender, control_id, message_type, error = _header(message.format, message.payload)

@@ -14,13 +14,8 @@ def pull_ehr_record(patient_id: int, user_id: int | None = None) -> int:
 
 
 def retry_failed_inbound(limit: int = 100) -> int:
-    """Retry failed inbound messages (e.g. after a fix was deployed); each keeps its error otherwise."""
-    from .choices import InboundStatus
-    from .models import InboundMessage
-    from .services import inbound_retry
+    """Process inbound messages left received for over a minute and failed ones whose backoff is
+    over (the core's rxhub:inbound-sweep schedule does this for every pipeline each minute)."""
+    from .services import PIPELINE
 
-    ids = list(InboundMessage.objects.filter(status=InboundStatus.FAILED).exclude(message_type="")
-               .order_by("received_at").values_list("pk", flat=True)[:limit])
-    for pk in ids:
-        inbound_retry(message_id=pk, actor=system_actor("system:inbound"))
-    return len(ids)
+    return PIPELINE.sweep(limit=limit)

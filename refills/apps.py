@@ -6,11 +6,14 @@ class RefillsConfig(AppConfig):
     verbose_name = "Refills and renewals"
 
     def ready(self) -> None:
+        from pharmacy.inbound import register
         from pharmacy.messaging.outbox import register_delivery_hook, register_payload_renderer
 
+        from .inbound import PIPELINE
         from .links import KIND_PREFIX, render_link_message
         from .services import on_authorization_delivered
 
+        register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
         register_delivery_hook("ncpdp:", on_authorization_delivered)
         # Prescriber links: the outbox keeps a placeholder; the URL is put in at delivery.
         for channel in ("email", "sms"):

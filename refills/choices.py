@@ -1,6 +1,8 @@
 """Refill request enumerations and the allowed-transition table (DESIGN.md: RefillRequest)."""
 from django.db import models
 
+from pharmacy import inbound as _core_inbound
+
 
 class RequestKind(models.TextChoices):
     REFILL = "refill", "Refill"
@@ -99,10 +101,5 @@ class IntakeChannel(models.TextChoices):
     PORTAL = "portal", "Portal"
 
 
-class InboundStatus(models.TextChoices):
-    """DESIGN.md InboundMessage: received → processed | failed (error kept, retryable) | duplicate."""
-
-    RECEIVED = "received", "Received (stored, not processed yet)"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed (error kept; a resend is processed again)"
-    DUPLICATE = "duplicate", "Duplicate (answered as the first time)"
+# One inbound status set for every channel, defined once in the core pipeline (pharmacy/inbound.py).
+InboundStatus = _core_inbound.InboundStatus

@@ -9,10 +9,13 @@
    (``Pharmacy.integrator_users``; admins excepted); otherwise the answer is an Error 900 with HTTP
    403, the message stays on file as failed, an ``ncpdp.sender_refused`` audit event is recorded
    and nothing else changes.
-4. It is processed in one transaction that first claims (sender, MessageID): a message already
-   processed is answered again with the first answer (status duplicate) and changes nothing; a
-   concurrent twin fails on the partial unique constraint, its work rolls back, and it gets the
-   first answer too.
+4. It is deduplicated by the core pipeline (pharmacy/inbound.py) on sender, MessageID and payload
+   SHA-256: a message already processed is answered again with the first answer (status
+   duplicate) and changes nothing; a resend of one that was refused or failed processes the
+   original again and answers with that; the same MessageID with other content is processed as
+   its own message, flagged ``control_id_reused``. Processing runs in one transaction that first
+   claims (sender, MessageID, content): a concurrent twin fails on the partial unique constraint,
+   its work rolls back, and it gets the first answer too.
 
 Transactions handled:
 
@@ -26,8 +29,9 @@ Transactions handled:
 Answers: NCPDP Status 010 (HTTP 200) or Error — 900 transaction rejected (HTTP 400; the
 description names the element or the record that did not match; HTTP 403 when the sender is not
 bound to the posting account), 601 unable to process (HTTP 400,
-or 413 when oversize), 602 our own failure (HTTP 500; the message is kept and a resend is
-processed again).
+or 413 when oversize; status rejected), 602 our own failure (HTTP 503; the message is kept as
+failed, retried with backoff by the ``rxhub:inbound-sweep`` schedule, and a resend is processed
+again).
 """
 from __future__ import annotations
 
@@ -37,13 +41,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.events import record_event
 from pharmacy.actors import save_with_history, system_actor
 from pharmacy.errors import DomainError
+from pharmacy.inbound import REPROCESSABLE, InboundPipeline, clean_text, next_attempt_at, payload_sha256, store
 from pharmacy.interop import ncpdp
 from pharmacy.interop.ncpdp import ScriptError
 from pharmacy.models import OutboxMessage, Patient, Pharmacy, Prescription
@@ -59,7 +64,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = system_actor("system:ncpdp-inbound")
 STORED_PREFIX_BYTES = 64 * 1024  # what is kept of an oversize body
-HTTP_FOR_ERROR = {"900": 400, "601": 400, "602": 500, "600": 400, "700": 400}
+HTTP_FOR_ERROR = {"900": 400, "601": 400, "602": 503, "600": 400, "700": 400}
 ACKNOWLEDGEMENTS = ("Status", "Error", "Verify")
 
 
@@ -76,9 +81,23 @@ def _reject(element: str, problem: str) -> ScriptError:
 
 # --- entry point ------------------------------------------------------------------------------
 
+class NcpdpPipeline(InboundPipeline):
+    """NCPDP SCRIPT in the core inbound pipeline: the control ID is Header/MessageID."""
+
+    name = "ncpdp"
+    model = InboundNcpdpMessage
+    control_field = "message_id"
+
+    def process(self, message_id: int) -> InboundAnswer:
+        return ncpdp_inbound_process(message_id=message_id)
+
+
+PIPELINE = NcpdpPipeline()
+
+
 def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None, request=None) -> InboundAnswer:
-    """Store, parse, process and answer one inbound message. ``body`` may be cut short by the
-    caller at ``MAX_INBOUND_BYTES + 1`` bytes; ``size`` is the declared size when known;
+    """Store, parse, dedupe, process and answer one inbound message. ``body`` may be cut short by
+    the caller at ``MAX_INBOUND_BYTES + 1`` bytes; ``size`` is the declared size when known;
     ``request`` (optional) gives the client address for the audit event of a refused sender."""
     limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
     size = max(size or 0, len(body))
@@ -87,25 +106,54 @@ def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None, request
         exc = ScriptError(ncpdp.ERROR_UNABLE_TO_PROCESS, f"Message: {size} bytes exceeds the {limit}-byte limit",
                           element="Message")
         return _fail(row, exc, _salvaged_reply_header(body), http_status=413)
+    return _handle(row, body=body, user=user, request=request, dedupe=True)
+
+
+def ncpdp_inbound_process(*, message_id: int) -> InboundAnswer:
+    """Process a stored message again from its payload (the sweep of rows left received, retries
+    of failed ones, a resend of a message not yet processed). A settled one is answered as then."""
+    row = InboundNcpdpMessage.objects.select_related("received_by").get(pk=message_id)
+    if row.status not in REPROCESSABLE:
+        return InboundAnswer(xml=row.answer, http_status=row.http_status, message=row)
+    if row.payload_truncated:
+        return InboundAnswer(xml=row.answer, http_status=row.http_status, message=row)
+    return _handle(row, body=row.payload.encode("utf-8"), user=row.received_by, request=None, dedupe=False)
+
+
+def _handle(row: InboundNcpdpMessage, *, body: bytes, user, request, dedupe: bool) -> InboundAnswer:
+    limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
     try:
         parsed = ncpdp.parse_message(body, max_bytes=limit)
     except ScriptError as exc:
         return _fail(row, exc, _salvaged_reply_header(body))
+    except (ValueError, LookupError, RecursionError, MemoryError) as exc:  # hostile input the codec let through
+        return _fail(row, _reject("Message", f"unreadable: {type(exc).__name__}: {exc}"[:300]),
+                     _salvaged_reply_header(body))
 
     header = ncpdp.reply_header(parsed)
     with transaction.atomic():
         row = InboundNcpdpMessage.objects.select_for_update().get(pk=row.pk)
-        row.sender = f"{parsed.from_.qualifier}:{parsed.from_.id}"[:64]
-        row.message_id, row.relates_to_message_id = parsed.message_id, parsed.relates_to_message_id
-        row.transaction = parsed.transaction
-        save_with_history(row, actor=ACTOR, reason=f"Parsed {parsed.transaction}",
+        row.sender = clean_text(f"{parsed.from_.qualifier}:{parsed.from_.id}")[:64]
+        row.message_id = clean_text(parsed.message_id)[:35]
+        row.relates_to_message_id = clean_text(parsed.relates_to_message_id)[:35]
+        row.transaction = clean_text(parsed.transaction)[:32]
+        save_with_history(row, actor=ACTOR, reason=f"Parsed {row.transaction}",
                           update_fields=["sender", "message_id", "relates_to_message_id", "transaction"])
     refusal = _sender_refusal(parsed, user)
     if refusal is not None:  # before the duplicate check: no replaying another pharmacy's answers either
         return _refuse_sender(row, parsed, refusal, header, user=user, request=request)
-    original = _processed_original(row)
-    if original is not None:
-        return _duplicate(row, original)
+    if dedupe:
+        decision = PIPELINE.decide(sender=row.sender, control_id=row.message_id, sha256=row.payload_sha256,
+                                   before_id=row.pk)
+        if decision.kind == "duplicate":
+            return _duplicate(row, InboundNcpdpMessage.objects.get(pk=decision.original_id))
+        if decision.kind == "reprocess":  # the original was never processed: process it, answer with that
+            answer = ncpdp_inbound_process(message_id=decision.original_id)
+            return _duplicate(row, answer.message)
+        if decision.control_id_reused:
+            row.control_id_reused = True
+            save_with_history(row, actor=ACTOR, reason=f"MessageID {row.message_id} reused with other content",
+                              update_fields=["control_id_reused"])
     try:
         return _process(row, parsed, header)
     except IntegrityError:
@@ -118,6 +166,8 @@ def ncpdp_inbound_receive(*, body: bytes, user, size: int | None = None, request
         return _fail(row, exc, header)
     except (DomainError, ValidationError) as exc:
         return _fail(row, _reject(f"Body/{parsed.transaction}", _describe(exc)), header)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the view answers 503 (Error 602) and the sender resends
     except Exception:  # noqa: BLE001 — the message is kept and answered; a resend is processed again
         log.exception("NCPDP inbound %s failed", row.pk)
         return _fail(row, ScriptError("602", "Receiver system error; the message is kept, resend later"), header)
@@ -175,18 +225,17 @@ def _store(body: bytes, *, size: int, oversize: bool, user) -> InboundNcpdpMessa
     kept = body[:STORED_PREFIX_BYTES] if oversize else body
     row = InboundNcpdpMessage(
         received_by=user if getattr(user, "is_authenticated", False) else None,
-        payload=kept.decode("utf-8", "replace").replace("\x00", "\ufffd"),
-        size_bytes=size, payload_truncated=len(kept) < size,
+        payload=clean_text(kept.decode("utf-8", "replace")),
+        size_bytes=size, payload_truncated=len(kept) < size, payload_sha256=payload_sha256(kept),
     )
-    with transaction.atomic():
-        save_with_history(row, actor=ACTOR, reason="Stored as received")
-    return row
+    return store(row, actor=ACTOR, reason="Stored as received")
 
 
 def _processed_original(row: InboundNcpdpMessage) -> InboundNcpdpMessage | None:
     if not row.message_id:
         return None
     return (InboundNcpdpMessage.objects.filter(sender=row.sender, message_id=row.message_id,
+                                               payload_sha256=row.payload_sha256,
                                                status=InboundStatus.PROCESSED).exclude(pk=row.pk).first())
 
 
@@ -202,15 +251,22 @@ def _finish(row: InboundNcpdpMessage, *, status: str, answer: str, http_status: 
 
 def _fail(row: InboundNcpdpMessage, exc: ScriptError, header: ncpdp.Header, *,
           http_status: int | None = None) -> InboundAnswer:
+    """Answer with an NCPDP Error. 602 (our own failure) leaves the message failed and retried with
+    backoff; any other code refused it (rejected: kept with its error, a resend is read again)."""
     code = exc.code if exc.code in ncpdp.ERROR_CODES else "900"
+    description = clean_text(exc.description)
     xml = ncpdp.build_error(header=header, code=code, description_code=exc.description_code,
-                            description=exc.description[:500])
+                            description=description[:500])
     status = http_status or HTTP_FOR_ERROR.get(code, 400)
+    now = timezone.now()
     with transaction.atomic():
         row = InboundNcpdpMessage.objects.select_for_update().get(pk=row.pk)
-        _finish(row, status=InboundStatus.FAILED, answer=xml, http_status=status,
-                reason=f"Refused with Error {code}: {exc.description}", error_code=code, error=exc.description,
-                result="")
+        attempts = row.attempts + 1
+        failed = code == "602"
+        _finish(row, status=InboundStatus.FAILED if failed else InboundStatus.REJECTED, answer=xml,
+                http_status=status, reason=f"Refused with Error {code}: {description}", error_code=code,
+                error=description, result="", attempts=attempts,
+                next_attempt_at=next_attempt_at(attempts, now) if failed else None)
     return InboundAnswer(xml=xml, http_status=status, message=row)
 
 
@@ -231,7 +287,9 @@ def _process(row: InboundNcpdpMessage, parsed: ncpdp.ScriptMessage, header: ncpd
                           element=f"Body/{parsed.transaction}")
     with transaction.atomic():
         row = InboundNcpdpMessage.objects.select_for_update().get(pk=row.pk)
-        # Claim (sender, MessageID) first: a concurrent twin blocks here, then fails.
+        if row.status not in REPROCESSABLE:  # processed meanwhile (a sweep, a resend)
+            return InboundAnswer(xml=row.answer, http_status=row.http_status, message=row)
+        # Claim (sender, MessageID, content) first: a concurrent twin blocks here, then fails.
         row.status = InboundStatus.PROCESSED
         save_with_history(row, actor=ACTOR, reason=f"Processing {parsed.transaction} {parsed.message_id}",
                           update_fields=["status"])
@@ -239,7 +297,7 @@ def _process(row: InboundNcpdpMessage, parsed: ncpdp.ScriptMessage, header: ncpd
         xml = ncpdp.build_status(header=header, code="010", description=result.summary[:70])
         _finish(row, status=InboundStatus.PROCESSED, answer=xml, http_status=200, reason=result.summary,
                 result=result.summary[:200], refill_request=result.request, answers_outbox=result.outbox,
-                error_code="", error="")
+                error_code="", error="", attempts=row.attempts + 1, next_attempt_at=None)
     return InboundAnswer(xml=xml, http_status=200, message=row)
 
 

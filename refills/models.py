@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from pharmacy.models import Patient, Pharmacy, Prescriber, Prescription
+from pharmacy.models import InboundRecord, Patient, Pharmacy, Prescriber, Prescription
 
 from .choices import (
     OPEN_STATUSES,
@@ -186,7 +186,7 @@ class IntakeMessage(models.Model):
         return f"Intake {self.pk} via {self.channel} ({self.status})"
 
 
-class InboundNcpdpMessage(models.Model):
+class InboundNcpdpMessage(InboundRecord):
     """An NCPDP SCRIPT message a pharmacy sent us, stored raw before it is parsed (DESIGN.md:
     store first, then process). A MessageID is processed once per sender: a resent message gets
     the first answer again (status duplicate) and changes nothing."""
@@ -201,7 +201,7 @@ class InboundNcpdpMessage(models.Model):
     message_id = models.CharField(max_length=35, blank=True, db_index=True)
     relates_to_message_id = models.CharField(max_length=35, blank=True, db_index=True)
     transaction = models.CharField(max_length=32, blank=True)
-    status = models.CharField(max_length=10, choices=InboundStatus, default=InboundStatus.RECEIVED, db_index=True)
+    status = models.CharField(max_length=16, choices=InboundStatus, default=InboundStatus.RECEIVED, db_index=True)
     error_code = models.CharField(max_length=3, blank=True, help_text="NCPDP Error/Code we answered with.")
     error = models.TextField(blank=True)
     answer = models.TextField(blank=True, help_text="The NCPDP Status or Error message we answered with.")
@@ -222,7 +222,7 @@ class InboundNcpdpMessage(models.Model):
         constraints = [
             # One processed message per (sender, MessageID); a concurrent twin fails here and is
             # answered as a duplicate (refills/inbound.py).
-            models.UniqueConstraint(fields=["sender", "message_id"], condition=Q(status="processed"),
+            models.UniqueConstraint(fields=["sender", "message_id", "payload_sha256"], condition=Q(status="processed"),
                                     name="ncpdp_inbound_processed_once"),
         ]
 

@@ -7,7 +7,8 @@ class InboundMessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = InboundMessage
         fields = ["id", "channel", "format", "sender", "control_id", "message_type", "received_at", "status", "error",
-                  "attempts", "processed_at", "duplicate_of", "patient", "summary", "source_name"]
+                  "attempts", "processed_at", "duplicate_of", "patient", "summary", "source_name", "control_id_reused",
+                  "payload_sha256", "size_bytes", "payload_truncated", "next_attempt_at"]
         read_only_fields = fields
 
 

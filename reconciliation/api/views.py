@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, parsers, status, viewsets
@@ -13,11 +14,13 @@ from rest_framework.views import APIView
 
 from pharmacy.access import mark_phi_access
 from pharmacy.api.views import PhiReadMixin
+from pharmacy.inbound import RETRY_AFTER_SECONDS, read_body_capped
 from pharmacy.interop.fhir import operation_outcome
 from pharmacy.interop.hl7v2 import build_ack
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN
 from reconciliation import selectors, services
 from reconciliation.choices import Channel
+from reconciliation.conf import conf
 from reconciliation.filters import InboundMessageFilter, ReconciliationTaskFilter
 from reconciliation.models import Discrepancy
 
@@ -28,12 +31,17 @@ FEEDS = {INTEGRATOR, ADMIN}
 
 
 class RawBodyParser(parsers.BaseParser):
-    """Any content type: the body is stored as received (store first, parse later)."""
+    """Any content type: the body is stored as received (store first, parse later). The views read
+    it themselves, capped at the size limit (``read_body_capped``); this parser names the media."""
 
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return stream.read() if stream is not None else b""
+        return stream.read(conf("RECON_MAX_PAYLOAD_BYTES") + 1) if stream is not None else b""
+
+
+DATABASE_DOWN = (OperationalError, InterfaceError)
+UNAVAILABLE = "database unavailable; the message was not stored, resend later"
 
 
 class _FeedView(APIView):
@@ -41,10 +49,13 @@ class _FeedView(APIView):
     allowed_roles = {"write": FEEDS}
     channel = ""
 
-    def _ingest(self, request):
-        body = request.data if isinstance(request.data, bytes) else b""
+    def _body(self, request) -> tuple[bytes, int]:
+        # Never more than limit + 1 bytes are read, however large the body (store first, capped).
+        return read_body_capped(request, conf("RECON_MAX_PAYLOAD_BYTES"))
+
+    def _ingest(self, request, body: bytes, size: int):
         return services.ingest(channel=self.channel, payload=body, content_type=request.content_type or "",
-                               sender=f"api:{request.user.get_username()}")
+                               sender=f"api:{request.user.get_username()}", size=size)
 
 
 class HL7View(_FeedView):
@@ -55,13 +66,26 @@ class HL7View(_FeedView):
 
     @extend_schema(request={"application/hl7-v2": {"type": "string"}, "text/plain": {"type": "string"}},
                    responses={(200, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AA or AE"),
-                              (400, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AR")})
+                              (400, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AR"),
+                              (413, "application/hl7-v2"): OpenApiResponse(description="ACK with MSA-1 AR (too large)"),
+                              (503, "application/hl7-v2"): OpenApiResponse(
+                                  description="ACK with MSA-1 AE: database unavailable (Retry-After)")})
     def post(self, request):
-        result = self._ingest(request)
-        body = request.data if isinstance(request.data, bytes) else b""
-        ack = build_ack(body, result.ack_code, result.error)
-        return HttpResponse(ack.replace("\r", "\r\n") if request.query_params.get("crlf") else ack,
-                            status=400 if result.ack_code == "AR" else 200, content_type="application/hl7-v2")
+        body, size = self._body(request)
+        status_code = 200
+        try:
+            result = self._ingest(request, body, size)
+            ack = build_ack(body, result.ack_code, result.error)
+            if result.ack_code == "AR":
+                status_code = 413 if result.message.payload_truncated else 400
+        except DATABASE_DOWN:
+            # HL7 v2.5.1 §2.9.2: AE — the message could not be accepted now; the sender resends.
+            ack, status_code = build_ack(body, "AE", UNAVAILABLE), 503
+        response = HttpResponse(ack.replace("\r", "\r\n") if request.query_params.get("crlf") else ack,
+                                status=status_code, content_type="application/hl7-v2")
+        if status_code == 503:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 class FHIRView(_FeedView):
@@ -72,11 +96,22 @@ class FHIRView(_FeedView):
 
     @extend_schema(request={"application/fhir+json": {"type": "object"}, "application/json": {"type": "object"}},
                    responses={201: s.IngestAnswerSerializer,
-                              400: OpenApiResponse(description="OperationOutcome naming the element")},
+                              400: OpenApiResponse(description="OperationOutcome naming the element"),
+                              413: OpenApiResponse(description="OperationOutcome: too large"),
+                              503: OpenApiResponse(description="OperationOutcome transient (Retry-After)")},
                    examples=[OpenApiExample("Bundle", value={"resourceType": "Bundle", "type": "collection",
                                                              "entry": []}, request_only=True)])
     def post(self, request):
-        return _answer(self._ingest(request), fhir=True)
+        body, size = self._body(request)
+        try:
+            result = self._ingest(request, body, size)
+        except DATABASE_DOWN:
+            outcome = operation_outcome(UNAVAILABLE)
+            outcome["issue"][0]["code"] = "transient"  # FHIR R4 issue-type: transient, try again later
+            response = HttpResponse(json.dumps(outcome), status=503, content_type="application/fhir+json")
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        return _answer(result, fhir=True)
 
 
 class DocumentView(_FeedView):
@@ -86,20 +121,26 @@ class DocumentView(_FeedView):
 
     @extend_schema(
         request={"application/xml": {"type": "string"}, "text/xml": {"type": "string"}},
-        responses={201: s.IngestAnswerSerializer, 400: OpenApiResponse(description="Error naming the fault")},
+        responses={201: s.IngestAnswerSerializer, 400: OpenApiResponse(description="Error naming the fault"),
+                   413: OpenApiResponse(description="Error: too large"),
+                   503: OpenApiResponse(description="Error: database unavailable (Retry-After)")},
     )
     def post(self, request):
-        return _answer(self._ingest(request), fhir=False)
+        body, size = self._body(request)
+        return _answer(self._ingest(request, body, size), fhir=False)  # database down → JSON 503 (handler)
 
 
 def _answer(result, *, fhir: bool):
     message = result.message
     if result.ack_code == "AR":
+        code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if message.payload_truncated else status.HTTP_400_BAD_REQUEST
         if fhir:
-            return HttpResponse(json.dumps(operation_outcome(result.error)), status=400,
-                                content_type="application/fhir+json")
-        return Response({"code": "unreadable", "message": result.error, "field": None, "errors": {},
-                         "id": message.pk}, status=status.HTTP_400_BAD_REQUEST)
+            outcome = operation_outcome(result.error)
+            if message.payload_truncated:
+                outcome["issue"][0]["code"] = "too-costly"
+            return HttpResponse(json.dumps(outcome), status=code, content_type="application/fhir+json")
+        return Response({"code": "payload_too_large" if message.payload_truncated else "unreadable",
+                         "message": result.error, "field": None, "errors": {}, "id": message.pk}, status=code)
     data = {"id": message.pk, "status": message.status, "error": message.error,
             "tasks": list(message.summary.get("tasks", [])) if isinstance(message.summary, dict) else []}
     return Response(data, status=status.HTTP_201_CREATED)

@@ -4,6 +4,7 @@ an NCPDP Status or Error message (refills/inbound.py does the work); ``GET
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -11,6 +12,8 @@ from rest_framework import generics, serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.views import APIView
 
+from pharmacy.inbound import RETRY_AFTER_SECONDS, read_body_capped
+from pharmacy.interop import ncpdp
 from pharmacy.roles import ADMIN, INTEGRATOR
 from refills import inbound
 from refills.models import InboundNcpdpMessage
@@ -27,22 +30,11 @@ class XmlPassthroughParser(BaseParser):
         return None
 
 
-def _read_capped(request, limit: int) -> tuple[bytes, int]:
-    """At most limit + 1 bytes of the body (enough to know it is too big), and the declared size."""
-    django_request = getattr(request, "_request", request)
-    try:
-        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    body = django_request.read(limit + 1)
-    return body, max(declared, len(body))
-
-
 class NcpdpInboundView(APIView):
     """Receive one NCPDP SCRIPT 2017071 message (RxRenewalRequest, RxFill, CancelRxResponse,
     Status/Error/Verify). The answer is an NCPDP ``Status`` (010, HTTP 200) or ``Error`` (900
     rejected / 601 unable to process, HTTP 400 — 413 when larger than RXHUB MAX_INBOUND_BYTES;
-    602 receiver error, HTTP 500; Error 900 with HTTP 403 when the sending pharmacy is not bound to
+    602 receiver error, HTTP 503 with Retry-After; Error 900 with HTTP 403 when the sending pharmacy is not bound to
     this account). A MessageID already processed for the same sender gets the same answer again
     and changes nothing."""
 
@@ -56,14 +48,25 @@ class NcpdpInboundView(APIView):
                    (403, XML): OpenApiResponse(OpenApiTypes.STR,
                                                description="NCPDP Error 900 (sender not bound to this account)"),
                    (413, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 601 (too large)"),
-                   (500, XML): OpenApiResponse(OpenApiTypes.STR, description="NCPDP Error 602")},
+                   (503, XML): OpenApiResponse(OpenApiTypes.STR,
+                                               description="NCPDP Error 602 (receiver failure; Retry-After)")},
     )
     def post(self, request):
         limit = int(settings.RXHUB["MAX_INBOUND_BYTES"])
-        body, size = _read_capped(request, limit)
-        answer = inbound.ncpdp_inbound_receive(body=body, size=size, user=request.user, request=request)
+        body, size = read_body_capped(request, limit)  # never more than limit + 1 bytes read
+        try:
+            answer = inbound.ncpdp_inbound_receive(body=body, size=size, user=request.user, request=request)
+        except (OperationalError, InterfaceError):
+            # The database is away: nothing could be stored, so the pharmacy must resend (Error 602).
+            xml = ncpdp.build_error(header=inbound._salvaged_reply_header(body), code="602",
+                                    description="Receiver system error (database unavailable); resend later")
+            response = HttpResponse(xml, status=503, content_type=f"{XML}; charset=utf-8")
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         response = HttpResponse(answer.xml, status=answer.http_status, content_type=f"{XML}; charset=utf-8")
         response["X-Inbound-Message-Id"] = str(answer.message.pk)
+        if answer.http_status == 503:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
 
@@ -72,7 +75,8 @@ class InboundNcpdpMessageSerializer(serializers.ModelSerializer):
         model = InboundNcpdpMessage
         fields = ["id", "received_at", "transaction", "sender", "message_id", "relates_to_message_id", "status",
                   "error_code", "error", "result", "http_status", "answer", "refill_request", "duplicate_of",
-                  "size_bytes", "payload_truncated", "processed_at"]
+                  "size_bytes", "payload_truncated", "processed_at", "payload_sha256", "control_id_reused",
+                  "attempts", "next_attempt_at"]
         read_only_fields = fields
 
 

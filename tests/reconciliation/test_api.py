@@ -43,7 +43,7 @@ def test_fhir_bundle_accepted_and_invalid_json_names_the_problem(db, api_client_
     assert json.loads(wrong.content)["issue"][0]["expression"] == ["Bundle.entry[0].resource"]
     # Stored first either way: nothing is dropped, the error is kept with the message.
     assert InboundMessage.objects.count() == 3
-    assert InboundMessage.objects.get(control_id="b-bad").status == "failed"
+    assert InboundMessage.objects.get(control_id="b-bad").status == "rejected"
 
 
 def test_ccda_document_creates_a_discharge_task(linked_ada, api_client_for):

@@ -81,7 +81,7 @@ def test_ack_codes_over_a_real_socket(linked_ada, monkeypatch):
     assert statuses == {"M-1": "processed", "M-2": "failed", "B-0": "processed", "B-1": "processed",
                         "B-2": "processed", "DUP-1": "processed"}
     assert "ZeroDivisionError" in InboundMessage.objects.get(control_id="M-2").error
-    assert InboundMessage.objects.filter(status="failed", message_type="").count() == 1  # the AR one, stored
+    assert InboundMessage.objects.filter(status="rejected", message_type="").count() == 1  # the AR one, stored
 
 
 def test_mllp_send_command_line_client(linked_ada, tmp_path):

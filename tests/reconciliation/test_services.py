@@ -77,7 +77,7 @@ def test_failing_message_is_kept_then_retried(linked_ada, monkeypatch, pharmacis
 def test_unreadable_header_is_stored_and_rejected(db):
     result = services.ingest(channel="mllp", payload="MSH|^~\\&\rPID|1||X")
     assert result.ack_code == "AR"
-    assert result.message.status == "failed" and "MSH-9" in result.message.error
+    assert result.message.status == "rejected" and "MSH-9" in result.message.error
     garbage = services.ingest(channel="http_hl7", payload=b"hello there")
     assert garbage.ack_code == "AR" and InboundMessage.objects.count() == 2
 

@@ -131,7 +131,7 @@ def test_unknown_prescription_is_stored_and_answered_with_error_naming_what_did_
     assert error.relates_to_message_id == "PHM-0001"
     assert not RefillRequest.objects.exists()
     row = InboundNcpdpMessage.objects.get()
-    assert row.status == "failed" and row.error_code == "900" and "<RxRenewalRequest>" in row.payload
+    assert row.status == "rejected" and row.error_code == "900" and "<RxRenewalRequest>" in row.payload
 
 
 def test_drug_not_on_file_is_named_in_the_error(api, rx):
@@ -157,8 +157,9 @@ def test_prescription_routed_to_another_pharmacy_is_refused(api, rx):
 
 
 def test_duplicate_message_id_gets_the_same_answer_and_changes_nothing(api, rx):
-    first = post(api, renewal_request(rx))
-    second = post(api, renewal_request(rx))
+    xml = renewal_request(rx)  # a resend is the same bytes: sender, MessageID and SHA-256 match
+    first = post(api, xml)
+    second = post(api, xml)
     assert first.status_code == second.status_code == 200
     assert first.content == second.content  # the very same Status, MessageID included
     assert RefillRequest.objects.count() == 1
@@ -184,6 +185,81 @@ def test_failed_message_is_processed_again_when_resent(api, rx):
     rx.save(update_fields=["rx_number"])
     ok = post(api, renewal_request(rx))
     assert ok.status_code == 200 and RefillRequest.objects.count() == 1
+
+
+def test_same_message_id_with_other_content_is_its_own_message_flagged_reused(api, rx):
+    other_rx = PrescriptionFactory(rx_number="RX-8", refills_remaining=0, pharmacy=rx.pharmacy)
+    assert post(api, renewal_request(rx)).status_code == 200
+    reused = post(api, renewal_request(other_rx))  # same sender and MessageID, another prescription
+    assert reused.status_code == 200 and RefillRequest.objects.count() == 2
+    rows = list(InboundNcpdpMessage.objects.order_by("id"))
+    assert [(r.status, r.control_id_reused) for r in rows] == [("processed", False), ("processed", True)]
+    assert rows[0].payload_sha256 != rows[1].payload_sha256 and len(rows[1].payload_sha256) == 64
+    listed = api.get("/api/v1/ncpdp/messages/").json()["results"]
+    assert [m["control_id_reused"] for m in listed] == [True, False]
+
+
+def test_resend_of_a_refused_message_reprocesses_the_original_and_answers_with_that(api, rx):
+    rx.rx_number = "RX-LATER"
+    rx.save(update_fields=["rx_number"])
+    married = ncpdp.PatientInfo(last_name="Newname", birth_date=rx.patient.birth_date)
+    xml = renewal_request(rx, rx_number="RX-7001", patient=married)  # our record knows neither yet
+    assert post(api, xml).status_code == 400
+    rx.rx_number = "RX-7001"  # the office fixes its record; the pharmacy resends the same bytes
+    rx.save(update_fields=["rx_number"])
+    rx.patient.last_name = "Newname"
+    rx.patient.save(update_fields=["last_name"])
+    again = post(api, xml)
+    assert again.status_code == 200 and answer_of(again).transaction == "Status"
+    first, resend = InboundNcpdpMessage.objects.order_by("id")
+    assert (first.status, first.attempts, resend.status, resend.duplicate_of_id) == (
+        "processed", 2, "duplicate", first.pk)
+    assert resend.answer == first.answer == again.content.decode()
+    assert RefillRequest.objects.get().prescription == rx
+    assert post(api, xml).content == again.content  # and a third time: the same answer, nothing new
+    assert RefillRequest.objects.count() == 1
+
+
+def test_own_failure_answers_602_503_is_retried_with_backoff_then_stays_failed(api, rx, settings, monkeypatch):
+    from datetime import timedelta
+
+    from pharmacy.inbound import sweep_all
+    from refills import inbound
+
+    settings.RXHUB = {**settings.RXHUB, "INBOUND_MAX_ATTEMPTS": 3, "INBOUND_RETRY_BASE_SECONDS": 60}
+    real = inbound.HANDLERS["RxRenewalRequest"]
+    monkeypatch.setitem(inbound.HANDLERS, "RxRenewalRequest", lambda *a: 1 / 0)
+    response = post(api, renewal_request(rx))
+    assert response.status_code == 503 and response["Retry-After"] and answer_of(response).error_code == "602"
+    row = InboundNcpdpMessage.objects.get()
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert timedelta(seconds=59) < row.next_attempt_at - row.processed_at <= timedelta(seconds=61)
+    assert sweep_all()["ncpdp"] == 0  # not due yet
+    for attempts in (2, 3):
+        InboundNcpdpMessage.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        assert sweep_all()["ncpdp"] == 1
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == ("failed", attempts)
+    assert row.next_attempt_at is None and sweep_all()["ncpdp"] == 0  # attempts used up: stays failed, visible
+    monkeypatch.setitem(inbound.HANDLERS, "RxRenewalRequest", real)
+    InboundNcpdpMessage.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+    assert sweep_all()["ncpdp"] == 1
+    row.refresh_from_db()
+    assert row.status == "processed" and RefillRequest.objects.count() == 1
+
+
+def test_message_left_received_is_swept_after_a_minute(api, rx):
+    from pharmacy.inbound import sweep_all
+    from refills.inbound import _store
+
+    xml = renewal_request(rx).encode()
+    bind(api.user, rx.pharmacy)
+    row = _store(xml, size=len(xml), oversize=False, user=api.user)  # the receiver died right after storing
+    assert sweep_all()["ncpdp"] == 0  # younger than a minute: its receiver may still be at work
+    InboundNcpdpMessage.objects.filter(pk=row.pk).update(received_at=timezone.now() - timedelta(minutes=2))
+    assert sweep_all()["ncpdp"] == 1
+    row.refresh_from_db()
+    assert row.status == "processed" and RefillRequest.objects.count() == 1
 
 
 def test_second_request_while_one_is_open_is_refused(api, rx):
@@ -218,7 +294,7 @@ def test_hostile_or_malformed_xml_gets_error_900_and_changes_nothing(api, rx, xm
         not RefillRequest.objects.exists() and not Fill.objects.filter(external_reference__startswith="EVIL").exists()
     )
     row = InboundNcpdpMessage.objects.get()
-    assert row.status == "failed" and row.payload == xml and row.error
+    assert row.status == "rejected" and row.payload == xml and row.error
     if "EVIL-1" in xml:
         assert error.relates_to_message_id == "EVIL-1" and error.to.id == "1000001"
     assert "passwd" not in response.content.decode()
@@ -233,7 +309,7 @@ def test_oversize_body_gets_error_601_and_is_kept_truncated(api, rx, settings):
     assert error.error_code == "601" and "limit" in error.error_description
     assert error.relates_to_message_id == "PHM-0001"
     row = InboundNcpdpMessage.objects.get()
-    assert row.status == "failed" and row.size_bytes == len(xml.encode())
+    assert row.status == "rejected" and row.size_bytes == len(xml.encode())
     assert not RefillRequest.objects.exists()
 
 
@@ -406,9 +482,9 @@ def test_integrator_lists_messages_with_answers_without_payload(api, rx):
     post(api, renewal_request(rx))
     post(api, "garbage")
     body = api.get("/api/v1/ncpdp/messages/").json()
-    assert [m["status"] for m in body["results"]] == ["failed", "processed"]
+    assert [m["status"] for m in body["results"]] == ["rejected", "processed"]
     assert "payload" not in body["results"][0] and body["results"][1]["answer"].startswith("<?xml")
-    assert api.get("/api/v1/ncpdp/messages/?status=failed").json()["count"] == 1
+    assert api.get("/api/v1/ncpdp/messages/?status=rejected").json()["count"] == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -460,7 +536,7 @@ def _refused_sender(response, pharmacy):
     assert error.error_description == f"Header/From: sender NCPDP ID {pharmacy.ncpdp_id} is not authorised " \
                                       "for this API account"
     row = InboundNcpdpMessage.objects.order_by("-id").first()
-    assert (row.status, row.http_status, row.error_code) == ("failed", 403, "900")
+    assert (row.status, row.http_status, row.error_code) == ("rejected", 403, "900")
     assert row.error == error.error_description and row.answer == response.content.decode()
     assert row.sender == f"P:{pharmacy.ncpdp_id}" and row.payload
     event = AuditEvent.objects.get(kind="ncpdp.sender_refused")
@@ -515,7 +591,7 @@ def test_unbound_integrator_replaying_a_processed_message_gets_no_first_answer(a
     stranger = api_client_for("integrator")
     replay = post(stranger, renewal_request(rx), bind_all=False)
     assert replay.status_code == 403 and replay.content != first.content
-    assert [r.status for r in InboundNcpdpMessage.objects.order_by("id")] == ["processed", "failed"]
+    assert [r.status for r in InboundNcpdpMessage.objects.order_by("id")] == ["processed", "rejected"]
     assert RefillRequest.objects.count() == 1
 
 
