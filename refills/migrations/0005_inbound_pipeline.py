@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pharmacy', '0004_pharmacy_integrator_users'),
-        ('refills', '0003_inbound_ncpdp_and_intake_fields'),
+        ('refills', '0004_new_prescription_states'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
