@@ -94,12 +94,34 @@ def test_link_goes_by_the_prescribers_preference(forwarded, preference, phone, e
         "transport", flat=True)) == expected
 
 
-def test_sms_link_is_rendered_for_the_sms_backend(forwarded, capsys):
+class _RecordingSmsBackend:
+    sent: list[dict] = []
+
+    def send(self, *, to: str, text: str, message_id: str) -> str:
+        self.sent.append({"to": to, "text": text})
+        return "recorded"
+
+
+def test_sms_link_is_rendered_for_the_sms_backend(forwarded, settings, caplog):
+    settings.RXHUB = {**settings.RXHUB, "SMS_BACKEND": f"{__name__}._RecordingSmsBackend"}
+    _RecordingSmsBackend.sent.clear()
     req, link, token = forwarded(prescriber=PrescriberFactory(link_preference="sms", phone="617-555-0100"))
     message = OutboxMessage.objects.get(kind="sms:prescriber-link")
     outbox_deliver(outbox_id=message.pk)
-    printed = capsys.readouterr().out
-    assert token in printed and req.patient.first_name not in printed
+    # The live link is rendered only for the backend at delivery, never stored in the outbox row.
+    (sent,) = _RecordingSmsBackend.sent
+    assert token in sent["text"] and req.patient.first_name not in sent["text"]
+    message.refresh_from_db()
+    assert token not in message.payload
+
+
+def test_console_sms_backend_logs_neither_the_link_nor_the_text(forwarded, caplog, capsys):
+    req, link, token = forwarded(prescriber=PrescriberFactory(link_preference="sms", phone="617-555-0100"))
+    message = OutboxMessage.objects.get(kind="sms:prescriber-link")
+    with caplog.at_level("INFO"):
+        outbox_deliver(outbox_id=message.pk)
+    printed = caplog.text + "".join(capsys.readouterr())
+    assert "[sms]" in printed and token not in printed and "617-555-0100" not in printed
 
 
 def test_forward_refused_when_prescriber_has_no_email_or_phone(make_request, pharmacist):
