@@ -13,7 +13,9 @@ class ApproveForm(forms.Form):
 class DenyForm(forms.Form):
     reason_code = forms.ChoiceField(choices=sorted(DENIAL_REASON_CODES.items()), initial="AF",
                                     label="NCPDP denial reason")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Reason (required)")
+    # One line: Enter sends the denial (the queue's keyboard flow: d, type the reason, Enter).
+    reason = forms.CharField(widget=forms.TextInput(attrs={"data-key": "d", "autocomplete": "off"}),
+                             label="Reason (required)", max_length=500)
 
 
 class ForwardForm(forms.Form):

@@ -73,3 +73,45 @@ def patient_panels(*, patient, user) -> list[dict]:
                     .select_related("prescription__drug").order_by("-created_at")[:10])
     return [{"title": "Refill requests", "template": "refills/_patient_panel.html",
              "context": {"requests": requests, "open_statuses": OPEN_STATUSES}}]
+
+
+# --- the queue page: filters in the URL, status chips with counts, next open item --------------------
+
+DEFAULT_QUEUE_STATUSES = (RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW, RefillStatus.AWAITING_PRESCRIBER,
+                          RefillStatus.EXPIRED)
+# What a pharmacist decides now (the "next open item" after a decision is one of these).
+DECIDE_NOW_STATUSES = (RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW, RefillStatus.EXPIRED)
+
+
+def queue_filter_data(query):
+    """The queue's filters from a QueryDict (the URL); no status means the open statuses."""
+    data = query.copy()
+    data.pop("page", None)
+    if not data.getlist("status"):
+        data.setlist("status", list(DEFAULT_QUEUE_STATUSES))
+    return data
+
+
+def refill_queue_filtered(*, user, query, request=None):
+    from .filters import RefillRequestFilter
+
+    return RefillRequestFilter(queue_filter_data(query), queryset=refill_request_list(user=user), request=request)
+
+
+def refill_status_counts(*, user, query, request=None) -> dict[str, int]:
+    """How many requests each status chip would show with the other filters kept (one query)."""
+    from .filters import RefillRequestFilter
+
+    data = query.copy()
+    data.pop("page", None)
+    data.setlist("status", [])
+    qs = RefillRequestFilter(data, queryset=refill_request_list(user=user), request=request).qs
+    return dict(qs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+def refill_next_open(*, user, query, after_pk: int, request=None) -> RefillRequest | None:
+    """The next request to decide in the same filtered queue (not the one just decided, not claimed
+    by someone else)."""
+    qs = refill_queue_filtered(user=user, query=query, request=request).qs
+    return (qs.filter(status__in=DECIDE_NOW_STATUSES).exclude(pk=after_pk)
+            .filter(Q(claimed_by__isnull=True) | Q(claimed_by=user)).first())

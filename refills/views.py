@@ -6,8 +6,9 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -20,7 +21,6 @@ from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
 from .choices import IntakeStatus, RefillStatus
-from .filters import RefillRequestFilter
 from .forms import ApproveForm, DenyForm, ForwardForm, IntakeAssignForm, IntakeDismissForm
 from .models import IntakeMessage, RefillRequest
 from .supply import pdc
@@ -30,21 +30,61 @@ QUEUE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
 
 @role_required(*QUEUE_ROLES)
 def queue(request):
-    data = request.GET.copy()
-    if "status" not in data:
-        data.setlist("status", [RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW, RefillStatus.AWAITING_PRESCRIBER,
-                                RefillStatus.EXPIRED])
-    filterset = RefillRequestFilter(data, queryset=selectors.refill_request_list(user=request.user))
+    filterset = selectors.refill_queue_filtered(user=request.user, query=request.GET, request=request)
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
     mark_phi_access(request, [r.patient_id for r in page.object_list], "refill queue")
     attach_allergy_flags(page.object_list)  # a new prescription conflicting with an allergy shows everywhere
     query = request.GET.copy()
     query.pop("page", None)
+    counts = selectors.refill_status_counts(user=request.user, query=request.GET, request=request)
     return render(request, "refills/refill_request_queue.html", {
         "filter": filterset, "page": page, "query": query.urlencode(), "today": timezone.localdate(),
+        "chips": status_chips(request.GET, counts), "toggles": toggles(request.GET),
+        "search": request.GET.get("q", ""), "kind": request.GET.get("kind", ""),
+        "chosen_statuses": request.GET.getlist("status"),
         "agreement": selectors.shadow_agreement(),
         "triage_waiting": IntakeMessage.objects.filter(status=IntakeStatus.TRIAGE).count(),
     })
+
+
+CHIP_STATUSES = (RefillStatus.NEEDS_REVIEW, RefillStatus.AWAITING_PRESCRIBER, RefillStatus.EXPIRED,
+                 RefillStatus.AWAITING_NEW_PRESCRIPTION, RefillStatus.APPROVED, RefillStatus.SENT_TO_PHARMACY,
+                 RefillStatus.DENIED, RefillStatus.AUTO_APPROVED)
+TOGGLES = (("urgent", "true", "Urgent"), ("mine", "1", "Claimed by me"), ("unclaimed", "1", "Unclaimed"),
+           ("routine", "1", "Routine refills"))
+
+
+def _with(query, **changes) -> str:
+    data = query.copy()
+    data.pop("page", None)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        elif isinstance(value, list):
+            data.setlist(key, value)
+        else:
+            data[key] = value
+    return data.urlencode()
+
+
+def status_chips(query, counts: dict[str, int]) -> list[dict]:
+    """Status chips: "Open" (the default set), each status, "All" — each with its count and URL."""
+    chosen = set(query.getlist("status"))
+    open_count = sum(counts.get(s, 0) for s in selectors.DEFAULT_QUEUE_STATUSES)
+    chips = [{"label": "Open", "count": open_count, "url": "?" + _with(query, status=None),
+              "current": not chosen}]
+    for status in CHIP_STATUSES:
+        chips.append({"label": RefillStatus(status).label, "count": counts.get(status, 0),
+                      "url": "?" + _with(query, status=[status]), "current": chosen == {status}})
+    chips.append({"label": "All", "count": sum(counts.values()),
+                  "url": "?" + _with(query, status=[s for s, _ in RefillStatus.choices]),
+                  "current": len(chosen) == len(RefillStatus.choices)})
+    return chips
+
+
+def toggles(query) -> list[dict]:
+    return [{"name": name, "value": value, "label": label, "on": bool(query.get(name))}
+            for name, value, label in TOGGLES]
 
 
 @role_required(*QUEUE_ROLES)
@@ -63,11 +103,29 @@ def request_detail(request, pk: int):
     approve_initial = {}
     if req.protocol_mode == "assist" and req.protocol_suggestion == "approve":
         approve_initial["note"] = "Protocol suggestion accepted"
+    queue_query = request.GET.get("queue", "")
+    done = None
+    if request.GET.get("done", "").isdigit():
+        done = RefillRequest.objects.select_related("patient", "prescription__drug").filter(
+            pk=int(request.GET["done"])).first()
     return render(request, "refills/refill_request_detail.html", {
         "req": req, "fills": fills[:12], "pdc": adherence, "today": today,
         "approve_form": ApproveForm(initial=approve_initial), "deny_form": DenyForm(), "forward_form": ForwardForm(),
         "labs": list(req.patient.lab_results.all()[:10]),
+        "warnings": decision_warnings(req), "queue_query": queue_query, "done": done,
+        "queue_url": reverse("refills:queue") + (f"?{queue_query}" if queue_query else ""),
     })
+
+
+def decision_warnings(req) -> list[str]:
+    """What a pharmacist confirms with one more key before approving (shown on the request)."""
+    warnings = [finding.get("message", "") for finding in (req.eligibility or []) if finding.get("message")]
+    warnings += [f"Allergy: {flag}" for flag in getattr(req, "allergy_flags", None) or []]
+    if req.prescription.dea_schedule != "none":
+        warnings.append(f"Schedule {req.prescription.dea_schedule} controlled substance.")
+    if req.kind == "renewal":
+        warnings.append("A renewal is a new authorization, not a refill.")
+    return warnings
 
 
 def _run(request, pk, action, success):
@@ -75,7 +133,36 @@ def _run(request, pk, action, success):
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
-    return redirect("refills:request-detail", pk=pk)
+    return _detail_redirect(pk, request.POST.get("queue", ""))
+
+
+def _detail_redirect(pk, queue_query: str, done: int | None = None):
+    params = QueryDict(mutable=True)
+    if queue_query:
+        params["queue"] = queue_query
+    if done:
+        params["done"] = str(done)
+    url = reverse("refills:request-detail", args=[pk])
+    return redirect(f"{url}?{params.urlencode()}" if params else url)
+
+
+def _decide(request, pk, action, verb: str):
+    """A decision from the request page; on success the next open request of the same filtered queue
+    opens by itself (with a note saying what was decided and a link back)."""
+    queue_query = request.POST.get("queue", "")
+    try:
+        req = action()
+    except (DomainError, ValidationError, PermissionDenied) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else (str(exc) or "Not allowed.")
+        messages.error(request, text)
+        return _detail_redirect(pk, queue_query)
+    messages.success(request, f"{verb}: {req.patient.last_name}, {req.patient.first_name} — {req.prescription.drug}.")
+    following = selectors.refill_next_open(user=request.user, query=QueryDict(queue_query), after_pk=pk,
+                                           request=request)
+    if following is None:
+        messages.info(request, "That was the last open request in this view.")
+        return redirect(reverse("refills:queue") + (f"?{queue_query}" if queue_query else ""))
+    return _detail_redirect(following.pk, queue_query, done=pk)
 
 
 @role_required(PHARMACIST, TECHNICIAN, ADMIN)
@@ -95,11 +182,11 @@ def approve(request, pk: int):
     form = ApproveForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
-        return redirect("refills:request-detail", pk=pk)
+        return _detail_redirect(pk, request.POST.get("queue", ""))
     d = form.cleaned_data
-    return _run(request, pk, lambda: services.refill_request_approve(
+    return _decide(request, pk, lambda: services.refill_request_approve(
         request_id=pk, actor=request.user, note=d["note"], quantity=d["quantity"], days_supply=d["days_supply"],
-        refills=d["refills"]), "Approved; the authorization is on its way to the pharmacy.")
+        refills=d["refills"]), "Approved; the authorization is on its way to the pharmacy")
 
 
 @role_required(PHARMACIST, ADMIN)
@@ -108,10 +195,10 @@ def deny(request, pk: int):
     form = DenyForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A reason is required to deny a request.")
-        return redirect("refills:request-detail", pk=pk)
-    return _run(request, pk, lambda: services.refill_request_deny(
+        return _detail_redirect(pk, request.POST.get("queue", ""))
+    return _decide(request, pk, lambda: services.refill_request_deny(
         request_id=pk, actor=request.user, reason=form.cleaned_data["reason"],
-        reason_code=form.cleaned_data["reason_code"]), "Denied.")
+        reason_code=form.cleaned_data["reason_code"]), "Denied")
 
 
 @role_required(PHARMACIST, ADMIN)
@@ -119,8 +206,8 @@ def deny(request, pk: int):
 def forward(request, pk: int):
     form = ForwardForm(request.POST)
     form.is_valid()
-    return _run(request, pk, lambda: services.refill_request_forward(
-        request_id=pk, actor=request.user, note=form.cleaned_data.get("note", "")), "Forwarded to the prescriber.")
+    return _decide(request, pk, lambda: services.refill_request_forward(
+        request_id=pk, actor=request.user, note=form.cleaned_data.get("note", "")), "Forwarded to the prescriber")
 
 
 @role_required(PHARMACIST, ADMIN)

@@ -77,7 +77,8 @@ def test_queue_approve_then_renewal_by_prescriber_link_then_filled(page, login, 
     page.goto("/refills/")
     page.get_by_role("link", name="Hopper, Grace").click()
     page.get_by_role("button", name="Forward to prescriber (f)").click()
-    assert page.get_by_text("Forwarded to the prescriber.").is_visible()
+    assert page.get_by_text("Forwarded to the prescriber: Hopper, Grace").is_visible()
+    page.goto(f"/refills/{renewal.pk}/")  # the decision opened the next open request (none left: the queue)
     assert page.get_by_test_id("status").inner_text() == "Awaiting prescriber"
     (email,) = [m for m in mail.outbox if m.to == ["haddad@clinic.example.com"]]
     assert "Hopper" not in email.body and "metformin" not in email.body  # no PHI in the message
