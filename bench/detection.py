@@ -1,7 +1,7 @@
-"""Refill detection benchmark on PostgreSQL: 100k and 1M active prescriptions.
+"""Refill detection benchmark on PostgreSQL: 100k, 300k and 1M prescriptions.
 
-    python bench/detection.py                       # 100k and 1M (about 5 minutes on 2 cores)
-    python bench/detection.py --sizes 20000         # quicker
+    python bench/detection.py                       # 100k, 300k and 1M (several minutes on 2 cores)
+    python bench/detection.py --sizes 100000        # quicker
     BENCH_DATABASE_URL=postgres://u:p@host/db python bench/detection.py
 
 Uses its own database (default ``rxhub_bench`` on 127.0.0.1, created when missing; the role needs
@@ -9,13 +9,15 @@ CREATEDB) and wipes its prescriptions, fills and refill requests before each siz
 generated in SQL (INSERT … SELECT generate_series, copying a template row so new columns follow).
 
 For each size it prints, from the same run:
-- bare read: the engine's two queries per chunk (candidates + their fills), no rules, no writes —
-  the floor any set-based engine pays;
-- dry run: the same plus the pure run-out/kind rules for every prescription;
-- detection: the real run (bulk insert of requests + their history rows);
-- second run: the idempotent re-run (finds the open requests, opens nothing);
-- naive: one fills query per prescription (the shape the engine avoids), timed on a sample and
-  scaled to the size — the baseline the ratio is against.
+- SQL scan: ONE statement computing the due set over the whole table (no chunks, no writes) —
+  the floor of any engine;
+- bare insert: ONE INSERT … SELECT of those same due rows into the request table plus their
+  history rows, from a temporary table (the write floor); the tables are emptied afterwards;
+- python rule: the reference engine (compute_run_out_and_kind over chunked reads), read only;
+- detection: the project's engine (refills.detection.detect_refills), statements and chunks;
+- second run: the idempotent re-run (opens nothing).
+It checks that detection opened exactly the prescriptions, run-out dates and kinds the Python
+rule found due (and the SQL scan's count), and prints detection ÷ (scan + insert): target ≤ 2×.
 """
 from __future__ import annotations
 
@@ -128,36 +130,76 @@ def measure(fn):
     return elapsed, count, result
 
 
-def bare_read(today, lookahead):
+def scan_sql(today, lookahead) -> tuple[str, dict]:
+    """The due set over every prescription in one statement (the engine's CTEs, one range)."""
+    from django.db import connection
     from django.db.models import Max, Min
 
-    from pharmacy.models import Fill, Prescription
-    from refills.detection import CHUNK, candidate_prescriptions
+    from pharmacy.models import Prescription
+    from refills.conf import eligibility_policy
+    from refills.detection import _Dialect, _due_ctes
 
-    base, rows_seen = candidate_prescriptions(today, lookahead), 0
     bounds = Prescription.objects.aggregate(low=Min("pk"), high=Max("pk"))
-    for low in range(bounds["low"] or 0, (bounds["high"] or -1) + 1, CHUNK):
-        rows = list(base.filter(pk__gte=low, pk__lt=low + CHUNK).values("pk", "status", "days_supply",
-                                                                        "expiration_date"))
-        rows_seen += len(rows)
-        list(Fill.objects.filter(prescription_id__in=[r["pk"] for r in rows]).values_list(
-            "prescription_id", "fill_date", "days_supply"))
-    return rows_seen
+    params = {"today": today.isoformat(), "lookahead": lookahead, "low": bounds["low"] or 0,
+              "high": (bounds["high"] or 0) + 1}
+    return _due_ctes(_Dialect(connection.vendor), eligibility_policy()), params
 
 
-def naive(today, lookahead, sample: int):
-    from pharmacy.models import Fill
-    from refills.detection import candidate_prescriptions
+def sql_scan(today, lookahead) -> int:
+    from django.db import connection
 
-    ids = list(candidate_prescriptions(today, lookahead).values_list("pk", flat=True)[:sample])
-    for pk in ids:
-        list(Fill.objects.filter(prescription_id=pk).values_list("fill_date", "days_supply"))
-    return len(ids)
+    ctes, params = scan_sql(today, lookahead)
+    with connection.cursor() as cur:
+        cur.execute(f"WITH {ctes} SELECT COUNT(*) FROM due", params)
+        return cur.fetchone()[0]
+
+
+def bare_insert(today, lookahead) -> int:
+    """INSERT … SELECT of the due rows (kept in a temporary table, not timed) and their history."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from refills.detection import _history_columns, _quoted, _request_columns
+    from refills.models import RefillRequest
+
+    ctes, params = scan_sql(today, lookahead)
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_due")
+        cur.execute(f"CREATE TEMP TABLE bench_due AS WITH {ctes} SELECT * FROM due", params)
+        cur.execute("ANALYZE bench_due")
+    rcols, rexprs, rparams = _request_columns()
+    hcols, hexprs, hparams = _history_columns("ins")
+    sql = (f'WITH ins AS (INSERT INTO "{RefillRequest._meta.db_table}" ({_quoted(rcols)}) '
+           f'SELECT {", ".join(rexprs)} FROM bench_due due RETURNING *) '
+           f'INSERT INTO "{RefillRequest.history.model._meta.db_table}" ({_quoted(hcols)}) '
+           f'SELECT {", ".join(hexprs)} FROM ins')
+    from pharmacy.actors import actor_user
+    from refills.detection import DETECTION
+
+    user_id = actor_user(DETECTION).pk
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql, {**rparams, **hparams, "now": timezone.now(), "reason": "bench", "user_id": user_id})
+        inserted = cur.rowcount
+    elapsed = time.perf_counter() - started
+    empty_requests()
+    return elapsed, inserted
+
+
+def empty_requests() -> None:
+    from django.db import connection
+
+    from refills.models import RefillRequest
+
+    with connection.cursor() as cur:
+        cur.execute(f'TRUNCATE "{RefillRequest._meta.db_table}", "{RefillRequest.history.model._meta.db_table}" '
+                    "CASCADE")
+        cur.execute("DROP TABLE IF EXISTS bench_due")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000", help="Comma-separated prescription counts.")
+    parser.add_argument("--sizes", default="100000,300000,1000000", help="Comma-separated prescription counts.")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
@@ -174,36 +216,52 @@ def main() -> int:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from refills.detection import detect_refills
+    from refills.detection import SQL_CHUNK, detect_refills, detect_refills_reference
+    from refills.models import RefillRequest
 
     settings.DEBUG = False
     call_command("migrate", verbosity=0)
     today, lookahead = timezone.localdate(), 7
-    header = (
-        f"{'prescriptions':>13} {'step':<12} {'seconds':>8} {'queries':>7} {'rows/s':>10} {'opened':>8} {'vs naive':>8}"
-    )
+    header = f"{'prescriptions':>13} {'step':<13} {'seconds':>8} {'statements':>10} {'rows':>8}  note"
     print(header)
-    print("-" * len(header))
+    print("-" * (len(header) + 30))
+    summary, failed = [], False
     for size in (int(s) for s in args.sizes.split(",")):
         gen_started = time.perf_counter()
         generate(size)
-        print(f"{size:>13,} {'generate':<12} {time.perf_counter() - gen_started:>8.1f}", flush=True)
-        naive_s, naive_q, sampled = measure(lambda: naive(today, lookahead, NAIVE_SAMPLE))
-        naive_total = naive_s / max(sampled, 1) * size
-        steps = [
-            ("bare read", lambda: bare_read(today, lookahead)),
-            ("dry run", lambda: detect_refills(today=today, lookahead=lookahead, dry_run=True)),
-            ("detection", lambda: detect_refills(today=today, lookahead=lookahead)),
-            ("second run", lambda: detect_refills(today=today, lookahead=lookahead)),
-        ]
-        for name, fn in steps:
-            seconds, queries, result = measure(fn)
-            opened = getattr(result, "opened", "")
-            print(f"{size:>13,} {name:<12} {seconds:>8.2f} {queries:>7} {size / seconds:>10,.0f} {opened!s:>8} "
-                  f"{naive_total / seconds:>7.1f}x", flush=True)
-        print(f"{size:>13,} {'naive (est.)':<12} {naive_total:>8.2f} {int(naive_q / max(sampled, 1) * size):>7} "
-              f"{size / naive_total:>10,.0f} {'':>8} {'1.0x':>8}   (timed on {sampled:,}, scaled)", flush=True)
-    return 0
+        empty_requests()
+
+        def row(step, seconds, statements="", rows="", note="", size=size):
+            print(f"{size:>13,} {step:<13} {seconds:>8.2f} {statements!s:>10} {rows!s:>8}  {note}", flush=True)
+
+        row("generate", time.perf_counter() - gen_started)
+        scan_s, scan_q, due = measure(lambda: sql_scan(today, lookahead))
+        row("SQL scan", scan_s, scan_q, due, "one statement, the whole table")
+        _, _, (insert_s, inserted) = measure(lambda: bare_insert(today, lookahead))
+        row("bare insert", insert_s, 1, inserted, "INSERT … SELECT requests + history rows, one statement")
+        ref_s, ref_q, expected = measure(lambda: detect_refills_reference(today=today, lookahead=lookahead))
+        row("python rule", ref_s, ref_q, len(expected), "reference engine, read only")
+        det_s, det_q, result = measure(lambda: detect_refills(today=today, lookahead=lookahead))
+        chunks = -(-size // SQL_CHUNK)
+        row("detection", det_s, det_q, result.opened, f"{chunks} chunks of {SQL_CHUNK:,} ids")
+        again_s, again_q, again = measure(lambda: detect_refills(today=today, lookahead=lookahead))
+        row("second run", again_s, again_q, again.opened, "idempotent")
+        opened = {r[0]: (r[1], r[2]) for r in RefillRequest.objects.filter(pk__in=result.request_ids)
+                  .values_list("prescription_id", "run_out_date", "kind").iterator(chunk_size=20000)}
+        same = opened == expected and len(opened) == due and again.opened == 0
+        failed |= not same
+        ratio = det_s / (scan_s + insert_s)
+        print(f"{size:>13,} {'ratio':<13} {ratio:>7.2f}x {'':>10} {'':>8}  detection ÷ (scan + insert); "
+              f"target ≤ 2×; same rows as the Python rule: {'yes' if same else 'NO'}", flush=True)
+        summary.append((size, det_s, scan_s, insert_s, ratio, det_q, same))
+        empty_requests()
+    print()
+    print("| prescriptions | detection | SQL scan | bare INSERT … SELECT | ratio | statements | same rows |")
+    print("|---|---|---|---|---|---|---|")
+    for size, det_s, scan_s, insert_s, ratio, det_q, same in summary:
+        print(f"| {size:,} | {det_s:.2f} s | {scan_s:.2f} s | {insert_s:.2f} s | {ratio:.2f}× | {det_q} | "
+              f"{'yes' if same else 'NO'} |")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -61,9 +61,10 @@ class RefillRequest(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="refill_requests")
     kind = models.CharField(max_length=8, choices=RequestKind, default=RequestKind.REFILL)
     source = models.CharField(max_length=12, choices=RequestSource, default=RequestSource.STAFF)
-    status = models.CharField(max_length=32, choices=RefillStatus, default=RefillStatus.RECEIVED, db_index=True)
-    is_urgent = models.BooleanField(default=False, db_index=True)
-    run_out_date = models.DateField(null=True, blank=True, db_index=True)
+    # Indexed by Meta.indexes (status first) and the queue's partial index, not one per column.
+    status = models.CharField(max_length=32, choices=RefillStatus, default=RefillStatus.RECEIVED)
+    is_urgent = models.BooleanField(default=False)
+    run_out_date = models.DateField(null=True, blank=True)
     pharmacy = models.ForeignKey(
         Pharmacy, null=True, blank=True, on_delete=models.PROTECT, related_name="refill_requests"
     )
@@ -97,10 +98,10 @@ class RefillRequest(models.Model):
     new_prescription = models.ForeignKey(Prescription, null=True, blank=True, on_delete=models.PROTECT,
                                          related_name="replaced_requests",
                                          help_text="The new prescription (NCPDP NewRx) that replaced this request.")
-    pharmacy_message_id = models.CharField(max_length=35, blank=True, db_index=True,
+    pharmacy_message_id = models.CharField(max_length=35, blank=True,
                                            help_text="MessageID of the pharmacy's RxRenewalRequest.")
     pharmacy_requested_refills = models.PositiveSmallIntegerField(null=True, blank=True)
-    outbound_message_id = models.CharField(max_length=64, blank=True, db_index=True)
+    outbound_message_id = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     filled_at = models.DateTimeField(null=True, blank=True)
     fill_note = models.TextField(blank=True)
@@ -109,13 +110,24 @@ class RefillRequest(models.Model):
                                related_name="requests")
     match_confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
     triage_summary = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    # History rows are read per request (by ``id``) and purged by ``history_date``: no other index
+    # (each one costs every write; detection writes a history row per request it opens).
+    history = HistoricalRecords(no_db_index=[
+        "status", "is_urgent", "run_out_date", "pharmacy_message_id", "outbound_message_id", "created_at",
+        "new_prescription_requested_at", "new_prescription", "patient", "prescription", "pharmacy", "prescriber",
+        "claimed_by", "decided_by", "intake", "protocol_rule",
+    ])
 
     class Meta:
         ordering = ["-is_urgent", "run_out_date", "created_at"]
-        indexes = [models.Index(fields=["status", "-is_urgent", "run_out_date", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "-is_urgent", "run_out_date", "created_at"]),
+            # Equality look-ups only: plain b-trees, without the varchar_pattern_ops twins db_index adds.
+            models.Index(fields=["pharmacy_message_id"], name="refill_pharmacy_message_idx"),
+            models.Index(fields=["outbound_message_id"], name="refill_outbound_message_idx"),
+        ]
         constraints = [
             # A second open request for the same prescription is refused (DESIGN.md).
             models.UniqueConstraint(
