@@ -40,6 +40,8 @@ from pharmacy.interop.clinical import (
     PatientData,
     ProblemData,
     finish_allergies,
+    name_part,
+    name_parts,
     no_known_scope,
     placeholder,
 )
@@ -414,8 +416,8 @@ def _relationship_targets(el: Element, tag: str, template: str | frozenset[str])
 def _person_name(el: Element | None) -> str:
     if el is None or el.get("nullFlavor"):
         return ""
-    given = " ".join(_norm(g.text) for g in el.findall("given") if _norm(g.text))
-    family = " ".join(_norm(f.text) for f in el.findall("family") if _norm(f.text))
+    given = name_parts(g.text for g in el.findall("given"))
+    family = name_parts(f.text for f in el.findall("family"))
     name = " ".join(p for p in (given, family) if p)
     return name or _norm(" ".join(el.itertext()))
 
@@ -888,10 +890,10 @@ class _CcdaReader:
             legal = [n for n in names if "L" in (n.get("use") or "").split()]
             name = (legal or names or [None])[0]
             if name is not None:
-                p.family = " ".join(_norm(f.text) for f in name.findall("family") if _norm(f.text))
-                p.given = " ".join(_norm(g.text) for g in name.findall("given") if _norm(g.text))
+                p.family = name_parts(f.text for f in name.findall("family"))
+                p.given = name_parts(g.text for g in name.findall("given"))
                 if not p.family and not p.given:
-                    p.family = _norm(name.text)
+                    p.family = name_part(name.text)
             birth = patient.find("birthTime")
             if birth is not None:
                 p.birth_date = _as_date(parse_ts(birth.get("value")))

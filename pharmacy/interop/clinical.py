@@ -152,7 +152,7 @@ _NKDA_TEXT_RE = re.compile(
     r"|patient\s+has\s+no\s+known\s+(?:drug\s+)?allergies)$"
 )
 _NOT_DRUG_NO_KNOWN_RE = re.compile(
-    r"^no\s+known\s+(?:food|environmental|environment|insect|latex|seasonal|animal|pollen|dietary)"
+    r"^(?:nkfa|nkea|nkla)$|^no\s+known\s+(?:food|environmental|environment|insect|latex|seasonal|animal|pollen|dietary)"
     r"(?:\s+\w+)?\s+allerg(?:y|ies)$"
 )
 
@@ -206,6 +206,19 @@ def placeholder(text: str) -> str:
     if _UNKNOWN_PHRASES.search(plain):
         return "unknown"
     return ""
+
+
+_NULL_NAME_PARTS = frozenset({'""', "''", "null", "(null)", "<null>", "nil", "none", "undefined", "n/a"})
+
+
+def name_part(value: str | None) -> str:
+    """A name part as written, or "" for a literal null a sender exported as text ("null", '""')."""
+    text = " ".join((value or "").split())
+    return "" if text.lower() in _NULL_NAME_PARTS else text
+
+
+def name_parts(values) -> str:
+    return " ".join(p for p in (name_part(v) for v in values) if p)
 
 
 def _is_active(allergy: AllergyData) -> bool:

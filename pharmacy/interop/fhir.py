@@ -38,6 +38,8 @@ from pharmacy.interop.clinical import (
     PatientData,
     ProblemData,
     finish_allergies,
+    name_part,
+    name_parts,
     no_known_scope,
     placeholder,
 )
@@ -327,12 +329,12 @@ def _cc_code(cc: Any) -> str:
 
 def _human_name(name: Any) -> tuple[str, str]:
     name = _d(name)
-    family = _s(name.get("family"))
+    family = name_part(_s(name.get("family")))
     if isinstance(name.get("family"), list):  # STU2 style
-        family = " ".join(_s(f) for f in name["family"] if _s(f))
-    given = " ".join(_s(g) for g in _as_list(name.get("given")) if _s(g))
+        family = name_parts(_s(f) for f in name["family"])
+    given = name_parts(_s(g) for g in _as_list(name.get("given")))
     if not family and not given:
-        family = _s(name.get("text"))
+        family = name_part(_s(name.get("text")))
     return family, given
 
 

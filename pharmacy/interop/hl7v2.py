@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
 from pharmacy.interop.clinical import (
@@ -42,6 +42,10 @@ from pharmacy.interop.clinical import (
     MedicationData,
     PatientData,
     ProblemData,
+    finish_allergies,
+    name_part,
+    no_known_scope,
+    placeholder,
 )
 from pharmacy.interop.sig import (
     REVIEW_THRESHOLD,
@@ -503,9 +507,9 @@ def _unit(rep: _Rep) -> str:
 
 def _person_name(rep: _Rep) -> str:
     """XCN/XPN → "Given Family" (XCN: 1 id, 2 family, 3 given)."""
-    family, given = rep.get(2), rep.get(3)
+    family, given = name_part(rep.get(2)), name_part(rep.get(3))
     name = " ".join(p for p in (given, family) if p)
-    return name or rep.get(1)
+    return name or name_part(rep.get(1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,11 +675,18 @@ _PATIENT_CLASS = {  # PV1-2 (table 0004)
     "E": "emergency", "I": "inpatient", "O": "outpatient", "P": "preadmit", "R": "recurring",
     "B": "obstetrics", "C": "commercial", "N": "not-applicable", "U": "unknown",
 }
-_NO_KNOWN_ALLERGY = {"NKA", "NKDA", "NKFA", "NO KNOWN ALLERGIES", "NO KNOWN DRUG ALLERGIES",
+_NO_KNOWN_ALLERGY = {"NKA", "NKDA", "NO KNOWN ALLERGIES", "NO KNOWN DRUG ALLERGIES",
                      "NO KNOWN ALLERGY", "716186003", "409137002", "NONE KNOWN"}
 # OBX-3 codes whose value is a medication list (LOINC): discharge meds, meds, history of meds …
 _MEDICATION_LOINC = {"10160-0", "10183-2", "29549-3", "52471-0", "75311-1", "18610-6", "19009-0"}
 _MEDICATION_TEXT = re.compile(r"\bmed(?:s|ication|ications|icines?)\b|\bprescription", re.I)
+
+
+def _same_drug(code_a: str, name_a: str, code_b: str, name_b: str) -> bool:
+    if code_a and code_b:
+        return code_a == code_b
+    a, b = name_a.lower().split(), name_b.lower().split()
+    return bool(a and b) and (a[0] == b[0])
 
 
 class _MessageReader:
@@ -707,6 +718,7 @@ class _MessageReader:
         if pv1 is not None:
             self.record.encounter = self.encounter(pv1)
         self.allergies()
+        finish_allergies(self.record)
         self.problems()
         self.medications()
         self.observations()
@@ -720,8 +732,10 @@ class _MessageReader:
         patient = PatientData()
         # PID-5 patient name (XPN): 1 family (FN.1 surname), 2 given. First repetition with a name.
         for rep in pid.reps(5):
-            if rep.get(1) or rep.get(2):
-                patient.family, patient.given = rep.get(1), rep.get(2)
+            family, given = name_part(rep.get(1)), name_part(rep.get(2))
+            if family or given:
+                # literal ""/null name parts are not names
+                patient.family, patient.given = family, given
                 break
         # PID-7 date/time of birth.
         raw_birth = pid.get(7)
@@ -795,8 +809,16 @@ class _MessageReader:
             if not substance:
                 self.warn(f"{seg.id}-3: allergen missing; segment ignored")
                 continue
-            if substance.upper() in _NO_KNOWN_ALLERGY or coding.code.upper() in _NO_KNOWN_ALLERGY:
-                self.record.no_known_allergies = True
+            scope = no_known_scope({coding.code} - {""}, substance)
+            if scope or substance.upper() in _NO_KNOWN_ALLERGY or coding.code.upper() in _NO_KNOWN_ALLERGY:
+                type_code = seg.get(2).upper()
+                if scope == "other" or (type_code and _ALLERGY_CATEGORY.get(type_code) in ("food", "environment")):
+                    self.warn(f"{seg.id}: {substance!r} is not about drugs: not NKDA")
+                else:
+                    self.record.no_known_allergies = True
+                continue
+            if placeholder(substance) and not coding.code:
+                self.warn(f"{seg.id}-3: {substance!r} is a placeholder, not an allergy")
                 continue
             # AL1-2 allergen type (table 0127).
             type_code = seg.get(2).upper()
@@ -880,6 +902,65 @@ class _MessageReader:
             medication = self.order_medication(order, number)
             if medication is not None:
                 self.record.medications.append(medication)
+                self.record.medications.extend(self.other_drugs(order, number, medication))
+
+    def other_drugs(self, order: _Order, number: int, primary: MedicationData) -> list[MedicationData]:
+        """RXO / RXE / RXD of one order naming different drugs: each is kept (HL7 v2.5.1 ch. 4A: RXO
+        is what was requested, RXE what pharmacy encoded, RXD what was dispensed — a dispensed drug
+        that differs is a substitution a pharmacist must see)."""
+        extra: list[MedicationData] = []
+        seen = [(primary.code, primary.name.lower())]
+        for seg_id, field_no in (("RXO", 1), ("RXE", 2), ("RXD", 2)):
+            seg = order.first(seg_id)
+            if seg is None or seg_id == primary.source:
+                continue
+            coding = _coding(seg.rep(field_no))
+            name = coding.text or coding.original_text or coding.code
+            if not name or any(_same_drug(coding.code, name, code, other) for code, other in seen):
+                continue
+            seen.append((coding.code, name.lower()))
+            med = MedicationData(name=name, code=coding.code, code_system=coding.system, source=seg_id,
+                                 status=primary.status, start_date=primary.start_date,
+                                 prescriber=primary.prescriber)
+            if seg_id == "RXO":  # RXO-2/3/4 requested give amount, RXO-7/6 instructions, RXO-11/12, RXO-13
+                med.dose = self.amount(seg.get(2), seg.get(3), _unit(seg.rep(4)))
+                instructions = " ".join(r.get(2) or r.get(1) for n in (7, 6) for r in seg.reps(n)
+                                        if r.get(2) or r.get(1))
+                if seg.get(11):
+                    med.quantity = " ".join(p for p in (seg.get(11), _unit(seg.rep(12))) if p)
+                med.refills = self.refills(seg, 13)
+            elif seg_id == "RXE":  # RXE-3/4/5 give amount, RXE-7 instructions, RXE-10/11, RXE-12
+                med.dose = self.amount(seg.get(3), seg.get(4), _unit(seg.rep(5)))
+                instructions = " ".join(r.get(2) or r.get(1) for r in seg.reps(7) if r.get(2) or r.get(1))
+                if seg.get(10):
+                    med.quantity = " ".join(p for p in (seg.get(10), _unit(seg.rep(11))) if p)
+                med.refills = self.refills(seg, 12)
+            else:  # RXD-4/5 actual dispense amount, RXD-9 notes
+                instructions = " ".join(r.get(2) or r.get(1) for r in seg.reps(9) if r.get(2) or r.get(1))
+                if seg.get(4):
+                    med.quantity = " ".join(p for p in (seg.get(4), _unit(seg.rep(5))) if p)
+            rxr = order.after("RXR", seg_id)
+            if rxr is not None:
+                med.route = self.route(rxr.rep(1))
+            if instructions:
+                parsed = parse_sig(instructions)
+                med.frequency, med.as_needed = parsed.frequency_code, parsed.as_needed
+                if not med.route and parsed.confidence.get("route", 0) >= REVIEW_THRESHOLD:
+                    med.route = parsed.route
+            med.text = instructions or name
+            if primary.source == "RXD" and seg_id == "RXO":
+                primary.text = f"{primary.name} (dispensed as a substitution for {name})"
+                self.warn(f"order {number}: RXD-2 dispensed {primary.name!r} differs from RXO-1 requested "
+                          f"{name!r}: kept as a substitution, check it")
+            elif seg_id == "RXD":
+                med.text = f"{name} (dispensed as a substitution for {primary.name})"
+                self.warn(f"order {number}: RXD-2 dispensed {name!r} differs from {primary.source} "
+                          f"{primary.name!r}: kept as a substitution, check it")
+            else:
+                self.warn(f"order {number}: {seg_id}-{field_no} {name!r} differs from {primary.source} "
+                          f"{primary.name!r}: both kept")
+            extra.append(med)
+        return extra
 
     def order_medication(self, order: _Order, number: int) -> MedicationData | None:
         rxe, rxo, rxd = order.first("RXE"), order.first("RXO"), order.first("RXD")
@@ -897,11 +978,6 @@ class _MessageReader:
             original = coding.original_text
         else:  # compound given only as components
             med.source, original = "RXC", ""
-        if rxe and rxo:
-            requested = _coding(rxo.rep(1))
-            if requested.code and med.code and requested.code != med.code:
-                self.warn(f"order {number}: RXO-1 requested {requested.code} {requested.text!r} differs "
-                          f"from RXE-2 {med.code} {med.name!r}; RXE used")
         # RXC compound components: RXC-1 type (A additive, B base), 2 code, 3 amount, 4 units.
         components = []
         for rxc in rxcs:

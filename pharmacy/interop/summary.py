@@ -30,6 +30,8 @@ def _empty(path: str, fmt: str) -> dict:
         "medications": [],
         "allergies": [],
         "no_known_allergies": False,
+        "medications_unknown": False,
+        "allergies_unknown": False,
         "problems": [],
         "lab_results": [],
         "warnings": [],
@@ -97,11 +99,14 @@ def summarize_records(path: str, fmt: str, records: list[ClinicalRecord]) -> dic
                     "category": a.category,
                     "reaction": list(a.reaction),
                     "severity": a.severity,
+                    "criticality": a.criticality,
                     "status": a.status,
                     "negated": a.negated,
                 }
             )
         out["no_known_allergies"] = out["no_known_allergies"] or record.no_known_allergies
+        out["medications_unknown"] = out["medications_unknown"] or record.medications_unknown
+        out["allergies_unknown"] = out["allergies_unknown"] or record.allergies_unknown
         for pr in record.problems:
             out["problems"].append(
                 {
@@ -184,7 +189,8 @@ def format_summary(summary: dict) -> str:
     else:
         lines.append("  Patient: (none in this file)")
     meds = summary.get("medications", [])
-    lines.append(f"  Medications ({len(meds)}):" if meds else "  Medications: none listed")
+    lines.append(f"  Medications ({len(meds)}):" if meds else "  Medications: NO INFORMATION (unknown)"
+                 if summary.get("medications_unknown") else "  Medications: none listed")
     for m in meds:
         label = m["name"] or m["text"] or "(unnamed)"
         if m["text"] and m["name"] and m["text"].lower() != m["name"].lower():
@@ -216,6 +222,8 @@ def format_summary(summary: dict) -> str:
         lines.append("  Allergies: NO KNOWN ALLERGIES stated")
     if allergies:
         lines.append(f"  Allergies ({len(allergies)}):")
+    elif summary.get("allergies_unknown"):
+        lines.append("  Allergies: NO INFORMATION (unknown, not NKA)")
     elif not summary.get("no_known_allergies"):
         lines.append("  Allergies: none listed (not stated as NKA)")
     for a in allergies:
@@ -224,7 +232,9 @@ def format_summary(summary: dict) -> str:
         if a["reaction"]:
             details.append("reaction " + ", ".join(a["reaction"]))
         if a["severity"]:
-            details.append(a["severity"])
+            details.append(f"severity {a['severity']}")
+        if a.get("criticality"):
+            details.append(f"criticality {a['criticality']}")
         if a.get("category"):
             details.append(a["category"])
         if a.get("status"):

@@ -910,3 +910,21 @@ def test_format_summary_reads_like_a_profile():
         summarize_file(CCDA_DIR / "hl7-c-cda-examples/Medications__Medication_Refused_C-CDAR2.1.xml")
     )
     assert "NOT TAKEN/REFUSED: lisinopril 10 MG Oral Tablet" in text
+
+
+def test_inspect_clinical_json_has_criticality_and_severity_apart(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("inspect_clinical", str(FHIR_DIR / "allergyintolerance-medication.json"), "--json", stdout=out)
+    allergy = json.loads(out.getvalue().splitlines()[0])["allergies"][0]
+    # the file says criticality "high" and gives no reaction severity
+    assert (allergy["criticality"], allergy["severity"]) == ("high", "")
+    placeholder_doc = tmp_path / "no-data.txt"  # a C-CDA named .txt is read by its content
+    placeholder_doc.write_bytes(b"\xef\xbb\xbf" + (CCDA_DIR / "hl7-c-cda-examples/Documents__CCD.XML").read_bytes())
+    out = StringIO()
+    call_command("inspect_clinical", str(placeholder_doc), "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["format"] == "ccda" and summary["ok"] is True and summary["medications"]

@@ -88,8 +88,10 @@ CORPUS: dict[str, Refused | Read] = {
     LFH + "Hl7MedicationRequestFHIRConversionTest__L207__OMP_O09_RXO_RXR.hl7": Read(
         ["OMP^O09"], patient=JANE, meds=[("00054418425", "ndc", "Dexamethasone")]),
     LFH + "Hl7MedicationRequestFHIRConversionTest__L49__RDE_O11_RXO_RXE_LF_separators.hl7": Read(
-        ["RDE^O11"], patient=JANE, meds=[("62756-017", "ndc", "Testosterone Cypionate")],
-        warnings=("RXO-1 requested RX800006",)),
+        # RXO requests "Test15 SODIUM 100 MG CAPSULE", RXE encodes testosterone cypionate: both kept
+        ["RDE^O11"], patient=JANE, meds=[("62756-017", "ndc", "Testosterone Cypionate"),
+                                         ("RX800006", "local", "Test15 SODIUM")],
+        warnings=("RXO-1 'Test15 SODIUM 100 MG CAPSULE' differs",)),
     LFH + "Hl7MedicationRequestFHIRConversionTest__L532__RDE_O11_RXE_empty_MSH_fields.hl7": Read(
         ["RDE^O11"], patient=JANE, meds=[("DUONEB3INH", "local", "IPRATROPIUM-ALBUTEROL")],
         warnings=("MSH-10",)),
@@ -122,10 +124,14 @@ CORPUS: dict[str, Refused | Read] = {
     "ms-fhir-converter/ORU-R01-01.hl7": Read(
         ["ORU^R01"], patient=("Finn", "Huckleberry", date(1963, 8, 15), "M"), labs=4),
     "ms-fhir-converter/RDE-O11-01.hl7": Read(
-        ["RDE^O11"], patient=ADAM, meds=[("0143963401", "ndc", "NICARDIPINE")]),
+        # RXO requests ampicillin 250 mg caps, RXE encodes a nicardipine infusion: a pharmacist sees both
+        ["RDE^O11"], patient=ADAM, meds=[("0143963401", "ndc", "NICARDIPINE"), ("00047040230", "ndc", "Ampicillin")],
+        warnings=("RXO-1 'Ampicillin 250 mg caps' differs",)),
     "ms-fhir-converter/RDE-O11-02.hl7": Read(
         ["RDE^O11"], patient=ADAM,
-        meds=[("0143963401", "ndc", "NICARDIPINE"), ("2669", "ndc", "NICARDIPINE")]),
+        # each order: RXE nicardipine infusion, RXO ampicillin 250 mg caps (different drugs, both kept)
+        meds=[("0143963401", "ndc", "NICARDIPINE"), ("00047040230", "ndc", "Ampicillin"),
+              ("2669", "ndc", "NICARDIPINE"), ("00047040230", "ndc", "Ampicillin")]),
     "ms-fhir-converter/RDS-O13-01.hl7": Read(
         ["RDS^O13"], patient=ADAM, meds=[("01151327", "ndc", "Doxycycline")]),
     "ms-fhir-converter/VXU-V04-01.hl7": Read(["VXU^V04"], patient=ADAM, warnings=("vaccine",)),
@@ -210,7 +216,10 @@ def test_corpus_rde_details():
     assert med.start_date == date(2019, 11, 4)
 
     two = _corpus("ms-fhir-converter/RDE-O11-02.hl7").medications
-    assert [m.route for m in two] == ["intravenous", "intraperitoneal"]
+    assert [(m.source, m.route) for m in two] == [("RXE", "intravenous"), ("RXO", "intravenous"),
+                                                  ("RXE", "intraperitoneal"), ("RXO", "intraocular")]
+    # the requested ampicillin keeps its own RXO fields: 2 caps, "1 tablet by oral route 2 times daily"
+    assert (two[1].dose, two[1].frequency, two[1].quantity) == ("2 capsule", "bid", "10 capsule")
 
     lf = _corpus("linuxforhealth-hl7v2-fhir-converter/"
                  "Hl7MedicationRequestFHIRConversionTest__L49__RDE_O11_RXO_RXE_LF_separators.hl7").medications[0]
