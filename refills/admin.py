@@ -75,3 +75,13 @@ class InboundNcpdpMessageAdmin(ReadOnlyWorkflowAdmin):
     search_fields = ["message_id", "relates_to_message_id", "sender"]
     date_hierarchy = "received_at"
     raw_id_fields = ["received_by", "duplicate_of", "refill_request", "answers_outbox"]
+
+
+@admin.register(models.NewRxPatientMatch)
+class NewRxPatientMatchAdmin(ReadOnlyWorkflowAdmin):
+    """NewRx messages waiting for a person to choose the patient (resolved through
+    refills.new_rx.new_rx_match_resolve)."""
+
+    list_display = ["id", "created_at", "status", "inbound_message", "resolved_patient", "prescription", "resolved_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["inbound_message", "resolved_patient", "prescription", "resolved_by"]

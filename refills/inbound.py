@@ -19,6 +19,8 @@
 
 Transactions handled:
 
+* ``NewRx`` from a prescriber's system → a new prescription, or a patient-match item for a person,
+  and a renewal waiting for a new prescription is closed (refills/new_rx.py);
 * ``RxRenewalRequest`` → a refill request (source pharmacy) through ``refill_request_open``;
 * ``RxFill`` (Dispensed / PartiallyDispensed / NotDispensed) → ``refill_request_record_fill``,
   found by RelatesToMessageID (our authorization) or by the pharmacy's Rx number;
@@ -59,6 +61,7 @@ from . import services
 from .choices import APPROVED_STATUSES, InboundStatus, RefillStatus, RequestKind, RequestSource
 from .dispatch import CLINIC_ID
 from .models import InboundNcpdpMessage, RefillRequest
+from .new_rx import new_rx_receive
 
 log = logging.getLogger(__name__)
 
@@ -544,7 +547,14 @@ def _acknowledgement(parsed: ncpdp.ScriptMessage, row: InboundNcpdpMessage) -> _
                            f"{': ' + detail if detail else ''}", outbox=ours)
 
 
+def _new_rx(parsed: ncpdp.ScriptMessage, row: InboundNcpdpMessage) -> _Result:
+    """NewRx from a prescriber's system: refills/new_rx.py (prescription or patient-match item)."""
+    outcome = new_rx_receive(parsed, row)
+    return _Result(summary=outcome.summary, request=outcome.request)
+
+
 HANDLERS = {
+    "NewRx": _new_rx,
     "RxRenewalRequest": _renewal_request,
     "RxFill": _fill,
     "CancelRxResponse": _cancel_response,

@@ -240,3 +240,34 @@ class InboundNcpdpMessage(InboundRecord):
 
     def __str__(self) -> str:
         return f"NCPDP {self.transaction or '?'} {self.message_id or self.pk} ({self.status})"
+
+
+class NewRxPatientMatch(models.Model):
+    """An inbound NewRx whose patient could not be matched with confidence (none or several on
+    file): a person chooses the patient, then the prescription is created from the stored message
+    (refills/new_rx.py ``new_rx_match_resolve``)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    inbound_message = models.OneToOneField(InboundNcpdpMessage, on_delete=models.CASCADE, related_name="patient_match")
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN, db_index=True)
+    patient_data = models.JSONField(default=dict, help_text="The patient as the NewRx describes them.")
+    candidates = models.JSONField(default=list, blank=True, help_text="[{patient_id, reasons}] on file.")
+    resolved_patient = models.ForeignKey("pharmacy.Patient", null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="+")
+    prescription = models.ForeignKey("pharmacy.Prescription", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+", help_text="The prescription created once matched.")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "NewRx patient match"
+
+    def __str__(self) -> str:
+        return f"NewRx patient match for inbound message {self.inbound_message_id} ({self.status})"
