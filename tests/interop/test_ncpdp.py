@@ -496,3 +496,10 @@ def test_validation_seam_with_a_schema_compiles_once_and_refuses_invalid_builds(
     assert n.parse_message(GOOD_NEWRX).schema_errors == []
     with pytest.raises(n.SchemaInvalid):
         schema.check_built("<Message><Body/></Message>", "Test")
+
+
+def test_answers_never_fail_on_text_without_an_ascii_form():
+    xml = n.build_error(header=REPLY_TO_PHARMACY, code="900", description="Body/NewRx/Patient: 李 — not known")
+    assert n.parse_message(xml).error_description == "Body/NewRx/Patient: ? - not known"
+    status = n.build_status(header=REPLY_TO_PHARMACY, code="010", description="≥" * 60)
+    assert n.parse_message(status).status_description == ">=" * 35

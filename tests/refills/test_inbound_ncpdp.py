@@ -202,8 +202,7 @@ def test_same_message_id_with_other_content_is_its_own_message_flagged_reused(ap
 def test_resend_of_a_refused_message_reprocesses_the_original_and_answers_with_that(api, rx):
     rx.rx_number = "RX-LATER"
     rx.save(update_fields=["rx_number"])
-    married = ncpdp.PatientInfo(last_name="Newname", first_name=rx.patient.first_name,
-                                birth_date=rx.patient.birth_date)
+    married = replace(_patient(rx), last_name="Newname")
     xml = renewal_request(rx, rx_number="RX-7001", patient=married)  # our record knows neither yet
     assert post(api, xml).status_code == 400
     rx.rx_number = "RX-7001"  # the office fixes its record; the pharmacy resends the same bytes

@@ -79,6 +79,13 @@ def text(field: str, value: object, max_length: int | None = None) -> str:
     return result
 
 
+def lossy_text(value: object, max_length: int) -> str:
+    """Our own explanatory text (Status/Error Description): printable ASCII, characters without an
+    ASCII form as "?", cut to ``max_length`` — an answer must never fail to be built."""
+    result = "".join(ch if " " <= ch <= "~" else "?" for ch in ascii_text(str(value or "")))
+    return result[:max_length].strip()
+
+
 def required_text(field: str, value: object, max_length: int | None = None) -> str:
     result = text(field, value, max_length)
     if not result:

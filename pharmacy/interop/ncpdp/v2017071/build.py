@@ -530,7 +530,8 @@ def build_status(*, header: Header, relates_to_message_id: str | None = None, co
     header = _with_relates(header, relates_to_message_id)
     msg, tx = _envelope(header, "Status")
     _el(tx, "Code", V.code("Body/Status/Code", code, tuple(STATUS_CODES)))
-    _opt(tx, "Description", V.text("Body/Status/Description", description, 70))
+    # our own words: made printable ASCII and cut to the schema's 70 rather than refused
+    _opt(tx, "Description", V.lossy_text(description, 70))
     return serialize(msg)
 
 
@@ -547,7 +548,8 @@ def build_error(*, header: Header, code: str, relates_to_message_id: str | None 
     _el(tx, "Code", V.code("Body/Error/Code", code, tuple(ERROR_CODES)))
     if description_code:
         _el(tx, "DescriptionCode", V.code("Body/Error/DescriptionCode", description_code, ERROR_DESCRIPTION_CODES))
-    _opt(tx, "Description", V.text("Body/Error/Description", description))
+    # the reason may quote what the sender sent: anything without a printable-ASCII form becomes "?"
+    _opt(tx, "Description", V.lossy_text(description, 2000))
     return serialize(msg)
 
 

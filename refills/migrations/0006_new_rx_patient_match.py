@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pharmacy', '0005_facility_address'),
-        ('refills', '0004_new_prescription_states'),
+        ('refills', '0005_inbound_pipeline'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
