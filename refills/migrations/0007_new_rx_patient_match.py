@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pharmacy', '0005_facility_address'),
-        ('refills', '0005_inbound_pipeline'),
+        ('refills', '0006_refill_request_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
