@@ -107,6 +107,12 @@ class AllergyAdmin(HistoryAdmin):
     autocomplete_fields = ["patient"]
 
 
+@admin.register(models.AllergyFlag)
+class AllergyFlagAdmin(HistoryAdmin):
+    list_display = ["prescription", "allergy", "reason", "created_at", "cleared_at"]
+    raw_id_fields = ["prescription", "allergy"]
+
+
 @admin.register(models.Diagnosis)
 class DiagnosisAdmin(HistoryAdmin):
     list_display = ["patient", "code", "description", "status"]

@@ -15,3 +15,13 @@ class PharmacyConfig(AppConfig):
     def ready(self) -> None:
         # Runs once after all apps migrate (sender = the last app is fine; it is idempotent).
         post_migrate.connect(_sync_roles, dispatch_uid="pharmacy.sync_roles")
+
+        from django.db.models.signals import post_save
+
+        from . import receivers
+        from .models import Prescription
+
+        # The allergy flag of a new prescription (was connected by reconciliation before issue 12;
+        # the uid is kept so nothing connects it twice).
+        post_save.connect(receivers.prescription_created, sender=Prescription,
+                          dispatch_uid="reconciliation-allergy-check")

@@ -19,8 +19,8 @@ from rest_framework.authtoken.models import Token
 from . import models
 from .actors import bulk_create_recorded, save_with_history, stamp, system_actor
 from .catalog import drug_catalog_load
-from .models import add_months
 from .progress import Progress
+from .rules.controlled import SCHEDULES_III_IV, refill_deadline
 from .validators import icd10cm_is_valid, luhn_checksum_ok
 
 DEMO_PASSWORD = "rx-demo-pass-2026"
@@ -262,8 +262,8 @@ def _prescriptions(ctx: DemoContext, actor) -> None:
             gap = days + rng.choice([0, 0, 0, -5, -3, 4, 9, 20])  # early refills and gaps
             fill_dates.insert(0, fill_dates[0] - timedelta(days=max(gap, days // 2)))
         written = fill_dates[0] - timedelta(days=rng.randint(0, 4))
-        if schedule in ("3", "4"):
-            expiration = add_months(written, 6)
+        if schedule in SCHEDULES_III_IV:
+            expiration = refill_deadline(written)
         else:
             expiration = written + timedelta(days=365)
         if expired:

@@ -4,7 +4,6 @@ lab results, encounters). Every model keeps its history (django-simple-history).
 """
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from . import choices
+from .rules import controlled
 from .validators import (
     icd10cm_description,
     normalize_icd10cm,
@@ -291,17 +291,11 @@ class Drug(TimeStamped):
                 raise ValidationError({"therapeutic_class": f"Unknown therapeutic class {self.therapeutic_class!r}."})
 
 
-def add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def default_expiration(written: date, schedule: str) -> date:
     """Expiry policy: Schedules III–IV end 6 months after issue (21 CFR 1306.22); others use
     the configured non-controlled default (365 days, state law varies)."""
-    if schedule in (choices.DeaSchedule.III, choices.DeaSchedule.IV):
-        return add_months(written, 6)
+    if schedule in controlled.SCHEDULES_III_IV:
+        return controlled.refill_deadline(written)
     return written + timedelta(days=settings.RXHUB["NON_CONTROLLED_EXPIRY_DAYS"])
 
 
@@ -351,13 +345,14 @@ class Prescription(TimeStamped):
             ),
             # 21 CFR 1306.12(a): no refills of a Schedule II prescription.
             models.CheckConstraint(
-                condition=~Q(dea_schedule="2") | Q(refills_authorized=0),
+                condition=~Q(dea_schedule=controlled.SCHEDULE_II) | Q(refills_authorized=0),
                 name="rx_schedule_ii_no_refills",
                 violation_error_message="A Schedule II prescription cannot have refills (21 CFR 1306.12).",
             ),
             # 21 CFR 1306.22(a): Schedules III and IV at most 5 refills (Schedule V is not limited).
             models.CheckConstraint(
-                condition=~Q(dea_schedule__in=["3", "4"]) | Q(refills_authorized__lte=5),
+                condition=~Q(dea_schedule__in=sorted(controlled.SCHEDULES_III_IV))
+                | Q(refills_authorized__lte=controlled.MAX_REFILLS_III_IV),
                 name="rx_schedule_iii_iv_max_five_refills",
                 violation_error_message="Schedule III and IV prescriptions allow at most 5 refills (21 CFR 1306.22).",
             ),
@@ -398,7 +393,7 @@ class Prescription(TimeStamped):
                 errors["prescriber"] = "A veterinarian cannot prescribe for a human patient."
         if self.dea_schedule != choices.DeaSchedule.NONE and self.prescriber_id and not self.prescriber.dea_number:
             errors["prescriber"] = "A controlled substance needs a prescriber with a DEA number (21 CFR 1306.03)."
-        if self.written_date and self.expiration_date and self.dea_schedule in ("3", "4"):
+        if self.written_date and self.expiration_date and self.dea_schedule in controlled.SCHEDULES_III_IV:
             limit = default_expiration(self.written_date, self.dea_schedule)
             if self.expiration_date > limit:
                 errors["expiration_date"] = (
@@ -467,6 +462,28 @@ class Allergy(TimeStamped):
 
             if self.drug_class not in THERAPEUTIC_CLASSES:
                 raise ValidationError({"drug_class": f"Unknown drug class {self.drug_class!r}."})
+
+
+class AllergyFlag(models.Model):
+    """A prescription whose drug conflicts with an active allergy (ingredient or cross-sensitive
+    class, ``pharmacy/rules/allergy.py``), raised when the prescription is created; every queue
+    showing the prescription shows the flag. (Moved from reconciliation, issue 12.)"""
+
+    prescription = models.ForeignKey("Prescription", on_delete=models.CASCADE, related_name="allergy_flags")
+    allergy = models.ForeignKey("Allergy", on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["prescription", "allergy"], name="allergyflag_unique")]
+
+    def __str__(self) -> str:
+        return f"Allergy flag on Rx {self.prescription_id}: {self.reason}"
 
 
 class Diagnosis(TimeStamped):

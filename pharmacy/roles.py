@@ -31,9 +31,11 @@ def _perms(app: str, models: list[str], actions: tuple[str, ...]) -> set[str]:
 
 
 # Model permissions each group gets (Django admin and the API's role checks read the same table).
+# Allergy flags are raised by the allergy check only: staff see them, an admin may clear one.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change")) | {"pharmacy.view_outboxmessage"},
-    TECHNICIAN: _perms("pharmacy", _CORE_MODELS, ("view",))
+    PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change"))
+    | {"pharmacy.view_outboxmessage", "pharmacy.view_allergyflag"},
+    TECHNICIAN: _perms("pharmacy", _CORE_MODELS, ("view",)) | {"pharmacy.view_allergyflag"}
     | _perms("pharmacy", ["patient", "fill", "allergy", "diagnosis", "coverage", "labresult", "encounter"],
              ("add", "change")),
     PRESCRIBER: _perms("pharmacy", ["patient", "prescription", "fill", "allergy", "diagnosis", "labresult",
@@ -41,7 +43,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # The admin role administers in Django admin without being a superuser (issue 11 item 3): users
     # and their roles, core records, outbound messages, the task schedules, login lockouts, API tokens.
     ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete"))
-    | _perms("pharmacy", ["outboxmessage"], ("view", "change"))
+    | _perms("pharmacy", ["outboxmessage", "allergyflag"], ("view", "change"))
     | _perms("auth", ["user", "group"], ("view", "add", "change"))
     | _perms("authtoken", ["token", "tokenproxy"], ("view", "add", "delete"))
     | _perms("django_q", ["schedule"], ("view", "add", "change"))

@@ -68,3 +68,20 @@ def patient_fills(*, patient_id: int, limit: int = 50) -> list[models.Fill]:
         .select_related("prescription__drug", "pharmacy")
         .order_by("-fill_date", "-id")[:limit]
     )
+
+
+def allergy_flags_for(prescription_ids) -> dict[int, list[models.AllergyFlag]]:
+    """Open allergy flags per prescription, for any queue that lists prescriptions."""
+    out: dict[int, list[models.AllergyFlag]] = {}
+    for flag in models.AllergyFlag.objects.filter(prescription_id__in=list(prescription_ids), cleared_at__isnull=True
+                                           ).select_related("allergy"):
+        out.setdefault(flag.prescription_id, []).append(flag)
+    return out
+
+
+def attach_allergy_flags(rows, *, prescription_id=lambda row: row.prescription_id) -> None:
+    """Set ``row.allergy_flags`` on each row of a queue page (one query for the page)."""
+    rows = list(rows)
+    flags = allergy_flags_for({prescription_id(row) for row in rows})
+    for row in rows:
+        row.allergy_flags = flags.get(prescription_id(row), [])

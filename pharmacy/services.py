@@ -5,7 +5,9 @@ from django.conf import settings
 from django.db import transaction
 
 from .actors import Actor, save_with_history, system_actor
-from .models import Encounter, Facility, Patient
+from .models import Allergy, AllergyFlag, Encounter, Facility, Patient, Prescription
+from .rules.allergy import drug_allergy_conflicts
+from .rules.facts import allergy_entry
 
 
 def default_facility() -> Facility:
@@ -52,3 +54,29 @@ def api_token_revoke(*, actor) -> bool:
     for token in tokens:
         token.delete()
     return bool(tokens)
+
+
+# --------------------------------------------------------------------------------------------
+# Allergy check on new prescriptions
+# --------------------------------------------------------------------------------------------
+
+def prescription_allergy_check(*, prescription: Prescription, actor: Actor) -> list[AllergyFlag]:
+    """Flag a new prescription whose drug conflicts with an active allergy (same ingredient or a
+    cross-sensitive class, ``pharmacy/rules/allergy.py``). Returns the flags raised.
+
+    Runs for every new prescription however it is created (a ``post_save`` receiver, see
+    ``pharmacy/receivers.py``; moved from reconciliation as it was, issue 12)."""
+    allergies = list(Allergy.objects.filter(patient_id=prescription.patient_id, status="active"))
+    if not allergies:
+        return []
+    drug = prescription.drug
+    hits = drug_allergy_conflicts(drug_name=drug.name, drug_class=drug.therapeutic_class, rxcui=drug.rxcui,
+                                  allergies=[allergy_entry(a) for a in allergies])
+    flags = []
+    by_id = {a.pk: a for a in allergies}
+    for entry, reason in hits:
+        flag, created = AllergyFlag.objects.get_or_create(
+            prescription=prescription, allergy=by_id[entry.id], defaults={"reason": reason[:300]})
+        if created:
+            flags.append(flag)
+    return flags

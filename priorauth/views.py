@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+from pharmacy.selectors import attach_allergy_flags
 from pharmacy.web import run_action
-from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
 from .charts import bars

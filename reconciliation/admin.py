@@ -69,9 +69,3 @@ class DiscrepancyAdmin(HistoryAdmin):
     list_display = ["id", "task", "kind", "priority", "status", "summary"]
     list_filter = ["kind", "priority", "status"]
     raw_id_fields = ["task", "prescription", "created_prescription", "created_allergy"]
-
-
-@admin.register(models.AllergyFlag)
-class AllergyFlagAdmin(HistoryAdmin):
-    list_display = ["prescription", "allergy", "reason", "created_at", "cleared_at"]
-    raw_id_fields = ["prescription", "allergy"]

@@ -9,15 +9,12 @@ class ReconciliationConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from pharmacy.inbound import register
-        from pharmacy.models import Fill, Prescription
+        from pharmacy.models import Fill
 
         from . import receivers
         from .services import PIPELINE
 
         register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
 
-        # The allergy check runs for every new prescription however it is created (UI, API, admin,
-        # reconciliation); a recorded fill is shared with a consenting EHR (FHIR MedicationDispense).
-        post_save.connect(receivers.prescription_created, sender=Prescription,
-                          dispatch_uid="reconciliation-allergy-check")
+        # A recorded fill is shared with a consenting EHR (FHIR MedicationDispense).
         post_save.connect(receivers.fill_recorded, sender=Fill, dispatch_uid="reconciliation-dispense-share")

@@ -26,12 +26,20 @@ as-needed (PRN) medications; otherwise the class default (MEDIUM for chronic mai
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
-from pharmacy.drug_classes import HIGH, LOW, MEDIUM, class_info, cross_sensitive, reconciliation_priority
+from pharmacy.drug_classes import HIGH, LOW, MEDIUM, class_info, reconciliation_priority
 from pharmacy.interop.sig import comparable_frequency
+from pharmacy.rules.allergy import (  # noqa: F401 (AllergyEntry, drug_allergy_conflicts: public here too)
+    INACTIVE_EHR_STATUSES,
+    AllergyEntry,
+    allergen_and_class,
+    conflict_reason,
+    drug_allergy_conflicts,
+)
+from pharmacy.rules.drug_names import Catalog, default_catalog, normalise_name
+from pharmacy.rules.drug_names import digits as _digits
 
 NEW_IN_EHR = "new_in_ehr"
 MISSING_FROM_EHR = "missing_from_ehr"
@@ -47,10 +55,6 @@ DISCONTINUE = "discontinue"
 REPLACE_PENDING = "replace_pending"
 ADD_ALLERGY = "add_allergy"
 NONE = "none"
-
-INACTIVE_EHR_STATUSES = {"stopped", "completed", "cancelled", "entered-in-error", "not-taken", "inactive",
-                         "discontinued", "on-hold", "resolved", "refuted"}
-
 
 @dataclass
 class EhrMedication:
@@ -89,20 +93,6 @@ class PharmacyPrescription:
 
 
 @dataclass
-class AllergyEntry:
-    substance: str
-    code: str = ""
-    code_system: str = ""
-    drug_class: str = ""
-    reaction: str = ""
-    severity: str = ""
-    status: str = "active"
-    negated: bool = False
-    source: str = "ehr"  # ehr | pharmacy
-    id: int | None = None
-
-
-@dataclass
 class Finding:
     kind: str
     priority: str
@@ -117,21 +107,6 @@ class Finding:
 
 # --- names, codes, strengths -------------------------------------------------------------------
 
-_SALTS = {"hydrochloride", "hcl", "sodium", "potassium", "calcium", "magnesium", "succinate", "tartrate",
-          "besylate", "maleate", "mesylate", "fumarate", "sulfate", "citrate", "acetate", "phosphate",
-          "bromide", "chloride", "er", "xr", "sr", "xl", "cr", "dr", "ec", "la", "oral", "tablet", "tablets",
-          "tab", "tabs", "capsule", "capsules", "cap", "caps", "solution", "suspension", "injection", "pen",
-          "extended", "release", "delayed", "immediate"}
-_STRENGTH_RE = re.compile(r"\d[\d.,/\-]*\s*(mg|mcg|g|ml|units?|iu|meq|%|mmol)?\b", re.I)
-
-
-def normalise_name(name: str) -> str:
-    """Lower-case ingredient words without strengths, dose forms and salt names."""
-    text = _STRENGTH_RE.sub(" ", (name or "").lower())
-    words = [w for w in re.split(r"[^a-z]+", text) if w and w not in _SALTS]
-    return " ".join(words)
-
-
 def normalise_strength(value: str) -> str:
     """"10MG", "10 mg", "10.0 mg tablet" → "10 mg"; "" when no number is present."""
     m = re.search(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g|ml|units?|iu|meq|%|mmol)?", (value or "").lower())
@@ -142,57 +117,6 @@ def normalise_strength(value: str) -> str:
     return f"{number} {unit}".strip()
 
 
-def _digits(value: str) -> str:
-    return re.sub(r"\D", "", value or "")
-
-
-class Catalog:
-    """Name and code lookups over drug catalog rows (dicts with name, brand_names, rxcui, ndc,
-    therapeutic_class, is_high_alert). Built by the caller; ``default_catalog`` uses the
-    shipped catalog."""
-
-    def __init__(self, entries: Iterable[dict]):
-        self.generic: dict[str, str] = {}
-        self.classes: dict[str, str] = {}
-        self.high_alert: dict[str, bool] = {}
-        self.by_code: dict[str, str] = {}
-        for entry in entries:
-            generic = normalise_name(entry.get("name") or "")
-            if not generic:
-                continue
-            self.generic[generic] = generic
-            for brand in entry.get("brand_names") or []:
-                self.generic.setdefault(normalise_name(brand), generic)
-            if entry.get("therapeutic_class"):
-                self.classes.setdefault(generic, entry["therapeutic_class"])
-            self.high_alert[generic] = self.high_alert.get(generic, False) or bool(entry.get("is_high_alert"))
-            for code in (entry.get("rxcui"), _digits(entry.get("ndc") or "")):
-                if code:
-                    self.by_code.setdefault(code, generic)
-
-    def ingredient(self, name: str, code: str = "") -> str:
-        if code and code in self.by_code:
-            return self.by_code[code]
-        norm = normalise_name(name)
-        if norm in self.generic:
-            return self.generic[norm]
-        # "metoprolol succinate er" → try the longest known prefix of words, then any known word.
-        words = norm.split()
-        for size in range(len(words) - 1, 0, -1):
-            head = " ".join(words[:size])
-            if head in self.generic:
-                return self.generic[head]
-        return norm
-
-    def drug_class(self, ingredient: str) -> str:
-        return self.classes.get(ingredient, "")
-
-
-@lru_cache(maxsize=1)
-def default_catalog() -> Catalog:
-    from pharmacy.catalog import catalog_entries
-
-    return Catalog(catalog_entries())
 
 
 def resolve(med: EhrMedication, catalog: Catalog | None = None) -> EhrMedication:
@@ -370,8 +294,7 @@ def compare(*, ehr_medications: list[EhrMedication], prescriptions: list[Pharmac
     seen: set[tuple[int, str]] = set()
     conflicts: list[Finding] = []
     for allergy in active_allergies:
-        allergen = catalog.ingredient(allergy.substance, allergy.code if allergy.code_system in ("rxnorm", "") else "")
-        allergy_class = allergy.drug_class or catalog.drug_class(allergen) or _class_from_substance(allergy.substance)
+        allergen, allergy_class = allergen_and_class(allergy, catalog)
         for rx in prescriptions:
             why = conflict_reason(allergen=allergen, allergy_class=allergy_class, substance=allergy.substance,
                                   drug_ingredient=rx_ingredient[rx.id], drug_class=rx_class[rx.id])
@@ -403,58 +326,6 @@ def compare(*, ehr_medications: list[EhrMedication], prescriptions: list[Pharmac
                              f"{' (' + allergy.reaction + ')' if allergy.reaction else ''} to the patient's allergies.",
             ehr=asdict(allergy), reasons=["no allergy with the same substance or code on file"]))
     return findings
-
-
-_SUBSTANCE_CLASSES = {
-    # Allergy wording that names a class rather than a drug (cross_sensitive takes either).
-    "penicillin": "penicillins", "penicillins": "penicillins", "cephalosporin": "cephalosporins",
-    "cephalosporins": "cephalosporins", "sulfa": "sulfonamide_antibiotics", "sulfonamide": "sulfonamide_antibiotics",
-    "sulfonamides": "sulfonamide_antibiotics", "nsaid": "nsaids", "nsaids": "nsaids", "aspirin": "nsaids",
-    "opioid": "opioids", "opioids": "opioids", "codeine": "opioids", "morphine": "opioids",
-    "ace inhibitor": "ace_inhibitors", "statin": "statins", "statins": "statins",
-}
-
-
-def _class_from_substance(substance: str) -> str:
-    words = normalise_name(substance)
-    for size in (2, 1):
-        parts = words.split()
-        for i in range(len(parts) - size + 1):
-            hit = _SUBSTANCE_CLASSES.get(" ".join(parts[i:i + size]))
-            if hit:
-                return hit
-    return ""
-
-
-def conflict_reason(*, allergen: str, allergy_class: str, substance: str, drug_ingredient: str,
-                    drug_class: str) -> str:
-    """Why an allergy conflicts with a drug, or "" when it does not."""
-    if allergen and drug_ingredient and (allergen == drug_ingredient or allergen in drug_ingredient.split()):
-        return f"The patient is allergic to {substance}, the same ingredient"
-    if allergy_class and drug_class and cross_sensitive(allergy_class, drug_class):
-        label = class_info(drug_class).label if class_info(drug_class) else drug_class
-        return f"{substance} allergy is cross-sensitive with {label.lower()} ({drug_ingredient})"
-    return ""
-
-
-def drug_allergy_conflicts(
-    *, drug_name: str, drug_class: str, rxcui: str = "", allergies: list[AllergyEntry], catalog: Catalog | None = None
-) -> list[tuple[AllergyEntry, str]]:
-    """(allergy, reason) for each allergy a new prescription's drug conflicts with."""
-    catalog = catalog or default_catalog()
-    ingredient = catalog.ingredient(drug_name, rxcui)
-    drug_class = drug_class or catalog.drug_class(ingredient)
-    out = []
-    for allergy in allergies:
-        if allergy.negated or (allergy.status or "active").lower() in INACTIVE_EHR_STATUSES:
-            continue
-        allergen = catalog.ingredient(allergy.substance, allergy.code if allergy.code_system in ("rxnorm", "") else "")
-        allergy_class = allergy.drug_class or catalog.drug_class(allergen) or _class_from_substance(allergy.substance)
-        why = conflict_reason(allergen=allergen, allergy_class=allergy_class, substance=allergy.substance,
-                              drug_ingredient=ingredient, drug_class=drug_class)
-        if why:
-            out.append((allergy, why))
-    return out
 
 
 Classifier = Callable[[str], str]

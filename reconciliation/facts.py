@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from pharmacy.interop.clinical import AllergyData, MedicationData
 from pharmacy.interop.sig import parse_sig
-from pharmacy.models import Allergy, Prescription
+from pharmacy.models import Prescription
 
 from .compare import AllergyEntry, EhrMedication, PharmacyPrescription
 
@@ -30,12 +30,6 @@ def ehr_allergy(allergy: AllergyData) -> AllergyEntry:
                         code_system=allergy.code_system, reaction=", ".join(allergy.reaction),
                         severity=allergy.severity, status=(allergy.status or "active").lower(),
                         negated=allergy.negated, source="ehr")
-
-
-def pharmacy_allergy(allergy: Allergy) -> AllergyEntry:
-    return AllergyEntry(substance=allergy.substance, code=allergy.rxcui, code_system="rxnorm" if allergy.rxcui else "",
-                        drug_class=allergy.drug_class, reaction=allergy.reaction, severity=allergy.severity,
-                        status=allergy.status, source="pharmacy", id=allergy.pk)
 
 
 def pharmacy_prescription(rx: Prescription) -> PharmacyPrescription:

@@ -191,24 +191,3 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.summary}"
-
-
-class AllergyFlag(models.Model):
-    """A prescription whose drug conflicts with an active allergy (ingredient or cross-sensitive
-    class), raised when the prescription is created; every queue showing it shows the flag."""
-
-    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="allergy_flags")
-    allergy = models.ForeignKey(Allergy, on_delete=models.CASCADE, related_name="flags")
-    reason = models.CharField(max_length=300)
-    created_at = models.DateTimeField(default=timezone.now)
-    cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    cleared_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["prescription", "allergy"], name="allergyflag_unique")]
-
-    def __str__(self) -> str:
-        return f"Allergy flag on Rx {self.prescription_id}: {self.reason}"

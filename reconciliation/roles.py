@@ -1,7 +1,7 @@
 """Model permissions the reconciliation app adds to each role (merged by pharmacy.roles)."""
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN
 
-_MODELS = ["inboundmessage", "ehrlink", "patientmatchitem", "reconciliationtask", "discrepancy", "allergyflag"]
+_MODELS = ["inboundmessage", "ehrlink", "patientmatchitem", "reconciliationtask", "discrepancy"]
 
 
 def _perms(models, actions):

@@ -5,10 +5,10 @@ from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.urls import reverse
 
 from pharmacy.dashboard import QueueSummary
-from pharmacy.models import Prescription
+from pharmacy.models import AllergyFlag, Prescription
 
 from .choices import OPEN_TASK_STATUSES, DiscrepancyStatus, InboundStatus, MatchItemStatus, TaskKind
-from .models import AllergyFlag, Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
+from .models import Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
 
 
 def task_list(*, user=None) -> QuerySet[ReconciliationTask]:
@@ -37,23 +37,6 @@ def inbound_list(*, user=None) -> QuerySet[InboundMessage]:
 def match_item_queue(*, user=None) -> QuerySet[PatientMatchItem]:
     return (PatientMatchItem.objects.filter(status=MatchItemStatus.OPEN).select_related("inbound_message")
             .order_by("created_at", "id"))
-
-
-def allergy_flags_for(prescription_ids) -> dict[int, list[AllergyFlag]]:
-    """Open allergy flags per prescription, for any queue that lists prescriptions."""
-    out: dict[int, list[AllergyFlag]] = {}
-    for flag in AllergyFlag.objects.filter(prescription_id__in=list(prescription_ids), cleared_at__isnull=True
-                                           ).select_related("allergy"):
-        out.setdefault(flag.prescription_id, []).append(flag)
-    return out
-
-
-def attach_allergy_flags(rows, *, prescription_id=lambda row: row.prescription_id) -> None:
-    """Set ``row.allergy_flags`` on each row of a queue page (one query for the page)."""
-    rows = list(rows)
-    flags = allergy_flags_for({prescription_id(row) for row in rows})
-    for row in rows:
-        row.allergy_flags = flags.get(prescription_id(row), [])
 
 
 def queue_summary(*, user) -> QueueSummary:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
+from pharmacy.selectors import allergy_flags_for
 from pharmacy.web import run_action
 
 from . import selectors, services
@@ -44,7 +45,7 @@ def task_detail(request, pk: int):
     except ReconciliationTask.DoesNotExist as exc:
         raise Http404("No such reconciliation task.") from exc
     discrepancies = list(task.discrepancies.all())
-    flags = selectors.allergy_flags_for([d.prescription_id for d in discrepancies if d.prescription_id])
+    flags = allergy_flags_for([d.prescription_id for d in discrepancies if d.prescription_id])
     for d in discrepancies:
         d.flags = flags.get(d.prescription_id, [])
     mark_phi_access(request, [task.patient_id], f"reconciliation task {task.pk}")

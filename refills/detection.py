@@ -10,7 +10,7 @@ RETURNING, history INSERT … SELECT). Nothing is read into Python but the ids o
 The rule is ``refills.eligibility.compute_run_out_and_kind`` (the reference, in Python): every
 fact it uses is a fact of columns, so all of it is SQL here —
 - run-out date with PQA carry-over: max over fills of (fill date + days supply of that fill and
-  every later one), a window sum (the closed form of refills.supply.covered_days);
+  every later one), a window sum (the closed form of pharmacy.rules.supply.covered_days);
 - the look-ahead window and the 60-day "therapy presumed stopped" cut-off;
 - the renewal triggers of eligibility._prescription_state: not active (expired / completed),
   Schedule II (21 CFR 1306.12(a)), no refills remaining, Schedules III/IV past 6 months or past
@@ -36,21 +36,21 @@ from django.utils import timezone
 
 from pharmacy.actors import actor_user, system_actor
 from pharmacy.models import Drug, Fill, Prescription
+from pharmacy.rules.controlled import MAX_REFILLS_III_IV
+from pharmacy.rules.controlled import REFILL_MONTHS_III_IV as SIX_MONTHS
+from pharmacy.rules.controlled import SCHEDULES_III_IV as CONTROLLED_III_IV
+from pharmacy.rules.facts import COUNTED_FILL_STATUSES
+from pharmacy.rules.supply import FillRecord
 
 from .choices import OPEN_STATUSES, RefillStatus, RequestKind, RequestSource
 from .conf import eligibility_policy, lookahead_days
 from .eligibility import (
-    CONTROLLED_III_IV,
-    MAX_REFILLS_III_IV,
     RENEWABLE_STATUSES,
-    SIX_MONTHS,
     EligibilityPolicy,
     PrescriptionFacts,
     compute_run_out_and_kind,
 )
-from .facts import COUNTED_FILL_STATUSES
 from .models import RefillRequest
-from .supply import FillRecord
 
 DETECTION = system_actor("system:refill-detection")
 CHUNK = 5000  # Python reference engine
@@ -100,7 +100,7 @@ class _Dialect:
         return f"({day} + CAST({days} AS integer))" if self.pg else f"date({day}, ({days}) || ' days')"
 
     def plus_months(self, day: str, months: int) -> str:
-        # Calendar months clamped to the month's last day, as refills.supply.add_months.
+        # Calendar months clamped to the month's last day, as pharmacy.rules.supply.add_months.
         if self.pg:
             return f"CAST({day} + interval '{months} months' AS date)"
         plain = f"date({day}, '+{months} months')"

@@ -31,7 +31,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from .supply import (
+from pharmacy.rules.controlled import (
+    CFR_1306_12,
+    CFR_1306_22,
+    MAX_REFILLS_III_IV,
+    SCHEDULE_II,
+    refill_deadline,
+)
+from pharmacy.rules.controlled import SCHEDULES_III_IV as CONTROLLED_III_IV
+from pharmacy.rules.supply import (
     FillRecord,
     add_months,
     days_supply_used_share,
@@ -65,18 +73,14 @@ REASON_CODES: tuple[str, ...] = (
     NO_CONSENT, NO_CONTACT_METHOD, NO_COVERAGE, VCPR_EXAM_OVERDUE, NO_FILL_HISTORY,
 )
 
-# Citations (kept short; shown beside each reason).
-CFR_1306_12 = "21 CFR 1306.12(a)"
-CFR_1306_22 = "21 CFR 1306.22(a)"
+# Citations (kept short; shown beside each reason). The DEA ones live with the limits in
+# pharmacy/rules/controlled.py.
 AVMA_VCPR = "AVMA VCPR (examination within 12 months in most states)"
 TOO_SOON_CITATION = "Payer refill-too-soon edit (NCPDP reject 79); default 75 % of days supply, configurable"
 EXPIRY_DEFAULT_CITATION = "State law; default 365 days from the date written, configurable"
 
 # Statuses after which the only way forward is a renewal; every other non-active status blocks.
 RENEWABLE_STATUSES = frozenset({"expired", "completed"})
-CONTROLLED_III_IV = frozenset({"3", "4"})
-MAX_REFILLS_III_IV = 5  # 21 CFR 1306.22(a)
-SIX_MONTHS = 6  # 21 CFR 1306.22(a)
 
 
 @dataclass(frozen=True)
@@ -212,12 +216,12 @@ def valid_until(prescription: PrescriptionFacts, policy: EligibilityPolicy = Eli
     if rx.expiration_date is not None:
         day = rx.expiration_date
     elif rx.dea_schedule in CONTROLLED_III_IV:
-        day = add_months(rx.written_date, SIX_MONTHS)  # 21 CFR 1306.22(a)
+        day = refill_deadline(rx.written_date)  # 21 CFR 1306.22(a)
     else:
         # No federal expiry (Schedule II, V, non-controlled): configurable default (STANDARDS).
         day = rx.written_date + timedelta(days=policy.non_controlled_expiry_days)
     if rx.dea_schedule in CONTROLLED_III_IV:
-        day = min(day, add_months(rx.written_date, SIX_MONTHS))  # 21 CFR 1306.22(a)
+        day = min(day, refill_deadline(rx.written_date))  # 21 CFR 1306.22(a)
     return day
 
 
@@ -229,7 +233,7 @@ def _prescription_state(rx: PrescriptionFacts, today: date, policy: EligibilityP
     run_out = run_out_date(fills)
     earliest = earliest_refill_date(last, policy.too_soon_share) if last else None
     until = valid_until(rx, policy)
-    schedule_ii = rx.dea_schedule == "2"
+    schedule_ii = rx.dea_schedule == SCHEDULE_II
     iii_iv = rx.dea_schedule in CONTROLLED_III_IV
 
     if rx.status != "active":
@@ -259,7 +263,7 @@ def _prescription_state(rx: PrescriptionFacts, today: date, policy: EligibilityP
         ))
 
     if iii_iv:
-        limit = add_months(rx.written_date, SIX_MONTHS)
+        limit = refill_deadline(rx.written_date)
         if today > limit:
             # 21 CFR 1306.22(a): no refill more than 6 months after the date issued.
             found.append(_Finding(

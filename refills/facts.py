@@ -4,20 +4,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from pharmacy.drug_classes import cross_sensitive
-from pharmacy.models import Allergy, Fill, LabResult, Patient, Prescription
+from pharmacy.models import Fill, LabResult, Patient, Prescription
+from pharmacy.rules.facts import fill_records
 
 from . import protocol
 from .eligibility import PatientFacts, PrescriptionFacts
 from .models import ProtocolRule as ProtocolRuleRow
-from .supply import FillRecord
-
-COUNTED_FILL_STATUSES = ("dispensed", "partially_dispensed", "picked_up")
-
-
-def fill_records(fills: Iterable[Fill]) -> tuple[FillRecord, ...]:
-    return tuple(FillRecord(f.fill_date, f.days_supply, f.quantity) for f in fills
-                 if f.status in COUNTED_FILL_STATUSES)
 
 
 def prescription_facts(rx: Prescription, fills: Iterable[Fill]) -> PrescriptionFacts:
@@ -36,22 +28,6 @@ def patient_facts(patient: Patient, *, has_coverage: bool) -> PatientFacts:
         has_phone=bool(patient.phone), has_email=bool(patient.email), has_coverage=has_coverage,
         last_visit_date=patient.last_visit_date, species=patient.species,
     )
-
-
-def allergy_conflicts(drug, allergies: Iterable[Allergy]) -> list[Allergy]:
-    """Active allergies that name the drug or a cross-sensitive class (pharmacy/drug_classes)."""
-    name = drug.name.lower()
-    hits = []
-    for allergy in allergies:
-        if allergy.status != "active":
-            continue
-        substance = allergy.substance.lower()
-        if substance and (substance in name or name.split()[0] in substance):
-            hits.append(allergy)
-        elif allergy.drug_class and drug.therapeutic_class and cross_sensitive(allergy.drug_class,
-                                                                                drug.therapeutic_class):
-            hits.append(allergy)
-    return hits
 
 
 def protocol_rules() -> list[protocol.ProtocolRule]:

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from audit.events import client_ip, record_event
 from pharmacy.errors import DomainError
+from pharmacy.rules.facts import fill_records
+from pharmacy.rules.supply import pdc
 
-from .facts import fill_records
 from .forms import LinkAnswerForm
 from .links import LINK_ACTOR, LinkError, prescriber_link_answer, prescriber_link_open
-from .supply import pdc
 
 DONE_SESSION_KEY = "prescriber_link_done"
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from pharmacy.rules.supply import add_months
+
 from .eligibility import TOO_SOON, EligibilityResult
-from .supply import add_months
 
 Mode = Literal["off", "shadow", "assist", "auto"]
 Outcome = Literal["approve", "refer", "not_applicable"]

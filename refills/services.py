@@ -20,6 +20,8 @@ from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.interop.ncpdp import DENIAL_REASON_CODES
 from pharmacy.models import Allergy, Coverage, Fill, LabResult, Prescription, default_expiration
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
+from pharmacy.rules import controlled
+from pharmacy.rules.allergy import allergy_conflicts
 
 from . import dispatch, facts
 from .choices import OPEN_STATUSES, RefillStatus, RequestKind, RequestSource, can_transition
@@ -30,7 +32,6 @@ from .protocol import decide
 
 S = RefillStatus
 PROTOCOL = system_actor("system:refill-protocol")
-MAX_REFILLS = {"2": 0, "3": 5, "4": 5}  # 21 CFR 1306.12(a), 1306.22(a); Schedule V not limited
 
 
 def _locked(request_id: int) -> RefillRequest:
@@ -100,7 +101,7 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
                                    patient=facts.patient_facts(patient, has_coverage=has_coverage),
                                    has_open_request=other_open, today=today, policy=eligibility_policy(),
                                    kind=req.kind)
-        conflicts = facts.allergy_conflicts(rx.drug, Allergy.objects.filter(patient=patient))
+        conflicts = allergy_conflicts(rx.drug, Allergy.objects.filter(patient=patient))
         last_auto = (RefillRequest.objects.filter(prescription=rx, decided_by__username="system:refill-protocol")
                      .exclude(pk=req.pk).order_by("-decided_at").values_list("decided_at", flat=True).first())
         labs = LabResult.objects.filter(patient=patient, collected_at__gte=timezone.now() - timedelta(days=800))
@@ -215,12 +216,12 @@ def _validated_changes(rx: Prescription, quantity, days_supply, refills) -> dict
     if days_supply is not None and int(days_supply) <= 0:
         errors["days_supply"] = "Days supply must be greater than zero."
     if refills is not None:
-        limit = MAX_REFILLS.get(rx.dea_schedule)
+        limit = controlled.max_refills(rx.dea_schedule)
         if int(refills) < 0:
             errors["refills"] = "Refills cannot be negative."
         elif limit is not None and int(refills) > limit:
             errors["refills"] = (f"Schedule {rx.dea_schedule} allows at most {limit} refills "
-                                 f"({'21 CFR 1306.12' if limit == 0 else '21 CFR 1306.22'}).")
+                                 f"({controlled.max_refills_citation(rx.dea_schedule)}).")
     if errors:
         raise ValidationError(errors)
     return {"quantity": quantity, "days_supply": days_supply, "refills": refills}
@@ -274,7 +275,8 @@ def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
             refills = (
                 req.pharmacy_requested_refills if req.pharmacy_requested_refills is not None else rx.refills_authorized
             )
-        refills = min(refills, MAX_REFILLS.get(rx.dea_schedule, refills))
+        limit = controlled.max_refills(rx.dea_schedule)
+        refills = min(refills, refills if limit is None else limit)
         today = timezone.localdate()
         rx.written_date, rx.refills_authorized, rx.refills_remaining = today, refills, refills
         rx.expiration_date = default_expiration(today, rx.dea_schedule)

@@ -16,14 +16,15 @@ from django.views.decorators.http import require_POST
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
+from pharmacy.rules.facts import fill_records
+from pharmacy.rules.supply import pdc
+from pharmacy.selectors import attach_allergy_flags
 from pharmacy.web import run_action
-from reconciliation.selectors import attach_allergy_flags
 
 from . import selectors, services
 from .choices import IntakeStatus, RefillStatus
 from .forms import ApproveForm, DenyForm, ForwardForm, IntakeAssignForm, IntakeDismissForm
 from .models import IntakeMessage, RefillRequest
-from .supply import pdc
 
 QUEUE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
 
@@ -95,8 +96,6 @@ def request_detail(request, pk: int):
         raise Http404("No such refill request.") from exc
     fills = list(req.prescription.fills.all())
     today = timezone.localdate()
-    from .facts import fill_records
-
     adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
     mark_phi_access(request, [req.patient_id], f"refill request {req.pk}")
     attach_allergy_flags([req])

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pharmacy.models import Prescription, add_months
+from pharmacy.models import Prescription
+from pharmacy.rules.supply import add_months
 from tests.factories import (
     AnimalFactory,
     DrugFactory,

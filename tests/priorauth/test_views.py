@@ -145,7 +145,7 @@ def test_attachment_upload(client, technician, case):
 
 def test_queue_flags_a_prescription_that_conflicts_with_an_allergy(client, pharmacist, case):
     from pharmacy.models import Allergy
-    from reconciliation.services import prescription_allergy_check
+    from pharmacy.services import prescription_allergy_check
 
     client.force_login(pharmacist)
     assert 'data-testid="allergy-flag"' not in client.get("/priorauth/").content.decode()

@@ -66,7 +66,7 @@ def test_inbound_messages_filter_and_retry(linked_ada, api_client_for, monkeypat
 
     client = api_client_for("integrator")
     with monkeypatch.context() as m:
-        m.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+        m.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
         client.post("/api/v1/hl7/", data=a03(control_id="F-1"), content_type="text/plain")
     client.post("/api/v1/hl7/", data=a03(control_id="OK-1", meds=("WARFARIN 5MG DAILY",)), content_type="text/plain")
     failed = client.get("/api/v1/inbound-messages/", {"status": "failed", "type": "ADT^A03", "channel": "http_hl7"})

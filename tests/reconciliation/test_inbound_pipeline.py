@@ -96,11 +96,11 @@ def test_oversize_then_fixed_message_with_the_same_control_id_is_processed(linke
 
 
 def test_resend_after_a_failure_reprocesses_the_original_and_answers_with_that(linked_ada, monkeypatch):
-    real = services._open_task
-    monkeypatch.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+    real = services.inbound._open_task
+    monkeypatch.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
     failed = services.ingest(channel="mllp", payload=a03(control_id="AE-1"))
     assert failed.ack_code == "AE" and failed.message.status == "failed" and failed.message.next_attempt_at
-    monkeypatch.setattr(services, "_open_task", real)
+    monkeypatch.setattr(services.inbound, "_open_task", real)
     resent = services.ingest(channel="mllp", payload=a03(control_id="AE-1"))
     assert resent.ack_code == "AA" and resent.message.status == "duplicate"
     original = InboundMessage.objects.get(pk=failed.message.pk)
@@ -126,7 +126,7 @@ def test_stored_but_unprocessed_message_is_swept_after_a_minute_or_on_resend(lin
 
 def test_failed_message_is_retried_with_backoff_up_to_the_limit(linked_ada, monkeypatch, settings):
     settings.RXHUB = {**settings.RXHUB, "INBOUND_MAX_ATTEMPTS": 3}
-    monkeypatch.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
     message = services.ingest(channel="mllp", payload=a03(control_id="B-1")).message
     delays = []
     for _ in range(3):

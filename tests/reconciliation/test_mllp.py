@@ -46,7 +46,7 @@ def test_ack_codes_over_a_real_socket(linked_ada, monkeypatch):
                 assert ack_code(client.send_message("MSH|^~\\&|X|Y|||20261130||||"))[0] == "AR"
                 # AE: processing fails; the message is kept for retry.
                 with monkeypatch.context() as m:
-                    m.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+                    m.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
                     assert ack_code(client.send_message(a03(control_id="M-2"))) == ("AE", "M-2")
             # Several frames in one write: one ACK each, in order.
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:

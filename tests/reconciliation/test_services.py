@@ -54,19 +54,21 @@ def test_duplicate_control_id_is_stored_but_not_processed_twice(linked_ada):
 
 
 def test_failing_message_is_kept_then_retried(linked_ada, monkeypatch, pharmacist):
-    real = services._store_problems
+    from reconciliation.services import inbound
+
+    real = inbound._store_problems
 
     def broken(*args, **kwargs):
         raise RuntimeError("diagnosis table locked")
 
-    monkeypatch.setattr(services, "_store_problems", broken)
+    monkeypatch.setattr(inbound, "_store_problems", broken)
     result = services.ingest(channel="mllp", payload=a03())
     assert result.ack_code == "AE"
     message = InboundMessage.objects.get(pk=result.message.pk)
     assert message.status == "failed" and "diagnosis table locked" in message.error and message.attempts == 1
     assert ReconciliationTask.objects.count() == 0 and EhrLink.objects.count() == 1  # rolled back whole
 
-    monkeypatch.setattr(services, "_store_problems", real)
+    monkeypatch.setattr(inbound, "_store_problems", real)
     retried = services.inbound_retry(message_id=message.pk, actor=pharmacist)
     assert retried.status == "processed" and retried.error == "" and retried.attempts == 2
     assert ReconciliationTask.objects.count() == 1

@@ -53,7 +53,7 @@ def test_technician_sees_the_task_but_cannot_decide(linked_ada, client, technici
 
 def test_failed_message_listed_and_retried_from_the_page(linked_ada, client, pharmacist, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(services, "_open_task", lambda *a, **k: 1 / 0)
+        m.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
         message = services.ingest(channel="mllp", payload=a03()).message
     client.force_login(pharmacist)
     listing = client.get("/reconciliation/inbound/?status=failed")

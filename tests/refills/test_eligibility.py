@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from pharmacy.rules.supply import FillRecord, add_months
 from refills.eligibility import (
     REASON_CODES,
     EligibilityPolicy,
@@ -17,7 +18,6 @@ from refills.eligibility import (
     compute_run_out_and_kind,
     valid_until,
 )
-from refills.supply import FillRecord, add_months
 
 TODAY = date(2024, 6, 1)
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from pharmacy.rules.supply import add_months
 from refills.eligibility import EligibilityResult, Reason
 from refills.protocol import (
     Check,
@@ -21,7 +22,6 @@ from refills.protocol import (
     select_rule,
 )
 from refills.protocol_defaults import DEFAULT_PROTOCOL_RULES, build_default_rules, default_rule_rows
-from refills.supply import add_months
 
 TODAY = date(2024, 6, 1)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refills.supply import (
+from pharmacy.rules.supply import (
     FillRecord,
     add_months,
     carried_over_days,
