@@ -112,7 +112,16 @@ def clean_text(value: str) -> str:
 
 
 def decode_payload(raw: bytes) -> str:
-    """Raw bytes → storable text without losing bytes (UTF-8, else cp1252, else Latin-1)."""
+    """Raw bytes → storable text without losing bytes (UTF-8, UTF-16/32 with a BOM or zero-padded,
+    else cp1252, else Latin-1)."""
+    from pharmacy.interop.detect import decode_unicode
+
+    try:
+        text = decode_unicode(raw)
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        return clean_text(text)
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return clean_text(raw.decode(encoding))

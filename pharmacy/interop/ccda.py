@@ -45,6 +45,7 @@ from pharmacy.interop.clinical import (
     no_known_scope,
     placeholder,
 )
+from pharmacy.interop.detect import decode_unicode, unicode_encoding
 from pharmacy.interop.fhir import (
     ENCOUNTER_CLASS,
     normalise_route,
@@ -160,10 +161,12 @@ _DTD_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
+    try:
+        text = decode_unicode(data)  # UTF-8 with a BOM, UTF-16, UTF-32
+    except UnicodeDecodeError as exc:
+        raise ClinicalParseError(f"XML cannot be decoded: {exc}") from exc
+    if text is not None:
+        return text
     m = re.match(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", data)
     encoding = m.group(1).decode("ascii") if m else "utf-8"
     try:
@@ -183,6 +186,10 @@ def _parse(data: bytes | str, warnings: list[str]) -> Element:
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         text = None
+        encoding, _skip = unicode_encoding(raw)
+        if encoding and encoding != "utf-8":  # UTF-16/32: hand the parser UTF-8 without the declaration
+            text = _decode(raw)
+            raw = _XML_DECL_RE.sub("", text, count=1).encode("utf-8")
     else:
         raise ClinicalParseError(f"cannot read C-CDA from {type(data).__name__}")
     if not raw.strip():

@@ -43,6 +43,8 @@ from pharmacy.interop.clinical import (
     no_known_scope,
     placeholder,
 )
+from pharmacy.interop.detect import decode_unicode, unicode_encoding
+from pharmacy.interop.fhir_strict import check_resource
 from pharmacy.interop.sig import frequency_from_timing, parse_directions
 
 __all__ = [
@@ -362,11 +364,13 @@ def _load(data: bytes | str | dict) -> dict:
         return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
-        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding, _skip = unicode_encoding(raw)
+        if encoding:
+            # JSON in UTF-8 with a BOM, UTF-16 or UTF-32 (RFC 8259 §8.1 tolerates a BOM; RFC 4627 §3)
             try:
-                text = raw.decode("utf-16")
+                text = decode_unicode(raw) or ""
             except UnicodeDecodeError as exc:
-                raise ClinicalParseError(f"not valid UTF-16 text: {exc}") from exc
+                raise ClinicalParseError(f"not valid {encoding.upper()} text: {exc}") from exc
         else:
             try:
                 text = raw.decode("utf-8-sig")
@@ -480,6 +484,7 @@ class _FhirReader:
                 self._index(child, crt, _s(entry.get("fullUrl")))
                 self.collect(child, child_path)
             return
+        check_resource(resource, path)
         self.resources.append((resource, path))
 
     def _index(self, resource: dict, rt: str, full_url: str) -> None:
