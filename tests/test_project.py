@@ -1,5 +1,6 @@
 """Project-level checks: deploy settings, migrations in step with models, OpenAPI without warnings."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,48 @@ def test_lint_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", ".", "--output-format", "concise"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The import contract (issue 12): layers held by import-linter ------------------------------------
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+ROOT_PACKAGES = ("pharmacy", "refills", "priorauth", "reconciliation", "audit")
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(cwd / "pyproject.toml"), "--no-cache"], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_import_contract_holds():
+    """`lint-imports` with pyproject's contracts: the workflow apps never import each other, audit
+    never imports them, the core never imports audit or an app, pharmacy.interop stays pure."""
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout, result.stdout
+
+
+def _copy_of_the_project(tmp_path: Path) -> Path:
+    for package in ROOT_PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.json", "*.html", "data", "static", "templates"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("module", "source", "broken"), [
+    ("refills/wrong_import.py", "from priorauth.models import PACase\n", "refills.wrong_import -> priorauth.models"),
+    ("audit/wrong_import.py", "import reconciliation.selectors\n", "audit.wrong_import -> reconciliation.selectors"),
+    ("pharmacy/wrong_import.py", "def f():\n    from audit.events import record_event\n",
+     "pharmacy.wrong_import -> audit.events"),
+    ("pharmacy/interop/wrong_import.py", "from pharmacy.models import Drug\n",
+     "pharmacy.interop.wrong_import -> pharmacy.models"),
+])
+def test_import_contract_fails_on_a_wrong_import(tmp_path, module, source, broken):
+    """The same contracts over a copy of the project with one forbidden import added: broken."""
+    copy = _copy_of_the_project(tmp_path)
+    (copy / module).write_text(source, encoding="utf-8")
+    result = _lint_imports(copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BROKEN" in result.stdout and broken in result.stdout, result.stdout
