@@ -1,11 +1,70 @@
 """Shared fixtures: users per role, API clients, and plain-HTTP settings for the test server."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+
+# --- NCPDP SCRIPT schema validation (NCPDP_XSD_DIR: a member's copy of the official 2017071 XSDs) ---
+# When set, every NCPDP message the suite puts in the outbox and every NCPDP answer we give is
+# validated against the official schema as it is saved (a test making an invalid one fails), and the
+# builder variants are validated in tests/interop/test_ncpdp_schema.py. When unset, one line says so.
+NCPDP_XSD_DIR = os.environ.get("NCPDP_XSD_DIR", "").strip()
+NCPDP_SKIPPED = "NCPDP SCRIPT schema validation skipped: NCPDP_XSD_DIR is not set (structural tests only)"
+_validated = {"messages": 0}
+
+
+def pytest_report_header(config):
+    if NCPDP_XSD_DIR:
+        return (f"NCPDP SCRIPT schema validation on: {NCPDP_XSD_DIR} (every builder variant, every NCPDP outbox "
+                "message and inbound answer)")
+    return NCPDP_SKIPPED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if NCPDP_XSD_DIR:
+        if not hasattr(config, "workerinput") and _validated["messages"]:
+            terminalreporter.write_line(f"NCPDP SCRIPT schema validation: {_validated['messages']} outbox messages "
+                                        "and answers validated in this process, all valid")
+    else:
+        terminalreporter.write_line(NCPDP_SKIPPED)
+
+
+def _validate_saved_ncpdp(sender, instance, **kwargs):
+    from pharmacy.interop import ncpdp
+
+    kind = getattr(instance, "kind", "")
+    payloads = [instance.payload] if kind.startswith("ncpdp:") else []
+    if sender.__name__ == "InboundNcpdpMessage" and instance.answer:
+        payloads = [instance.answer]
+    for xml in payloads:
+        errors = ncpdp.validate_against_xsd(xml, NCPDP_XSD_DIR)
+        assert errors == [], f"{sender.__name__} {kind or instance.pk}: not valid against NCPDP_XSD_DIR: {errors[:3]}"
+        _validated["messages"] += 1
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ncpdp_outbox_schema_check():
+    """With NCPDP_XSD_DIR set: validate every NCPDP outbox message and inbound answer when saved."""
+    if not NCPDP_XSD_DIR:
+        yield
+        return
+    try:
+        from django.db.models.signals import post_save
+
+        from pharmacy.models import OutboxMessage
+        from refills.models import InboundNcpdpMessage
+    except Exception:  # noqa: BLE001 — pure runs without Django (-p no:django)
+        yield
+        return
+    post_save.connect(_validate_saved_ncpdp, sender=OutboxMessage, dispatch_uid="ncpdp-xsd-outbox")
+    post_save.connect(_validate_saved_ncpdp, sender=InboundNcpdpMessage, dispatch_uid="ncpdp-xsd-inbound")
+    yield
+    post_save.disconnect(dispatch_uid="ncpdp-xsd-outbox", sender=OutboxMessage)
+    post_save.disconnect(dispatch_uid="ncpdp-xsd-inbound", sender=InboundNcpdpMessage)
 
 
 @pytest.fixture(autouse=True)

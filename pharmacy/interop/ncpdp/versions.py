@@ -50,10 +50,18 @@ def detect(root: ET.Element) -> Declared:
     namespace = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
     tv = _attr(root, "TransactionVersion")
     m = _VERSION.match(tv)
-    if namespace == NS_SCRIPT_10 or (_attr(root, "version") and _attr(root, "release")):
-        v, r = _attr(root, "version"), _attr(root, "release")
-        version = f"{int(v)}.{int(r)}" if v.isdigit() and r.isdigit() else "10.x"
-        return Declared(version, namespace, f"namespace {namespace or 'none'}, version={v!r} release={r!r}")
+    v, r = _attr(root, "version"), _attr(root, "release")
+    if namespace == NS_SCRIPT_10 or (v and r) or re.fullmatch(r"\d+\.\d+", v):
+        legacy = _VERSION.match(v)
+        if legacy:  # a 2017071+ number under the 10.x namespace / attribute
+            version = legacy.group(1)
+        elif v.isdigit() and r.isdigit():
+            version = f"{int(v)}.{int(r)}"
+        else:
+            version = v if re.fullmatch(r"\d+\.\d+", v) else "10.x"
+        where = f"namespace {namespace}" if namespace else "no namespace"
+        return Declared(version, namespace, f"{where}, version={v!r}" + (f" release={r!r}" if r else "")
+                        )
     if namespace == NS_TRANSPORT:
         version = m.group(1) if m else "2010-2016 (namespaced)"
         return Declared(version, namespace, f"namespace {namespace}, TransactionVersion={tv!r}")
@@ -61,6 +69,9 @@ def detect(root: ET.Element) -> Declared:
         return Declared(m.group(1) if m else "", namespace, f"unknown namespace {namespace}")
     if m:
         return Declared(m.group(1), "", f"TransactionVersion={tv!r}, no namespace")
+    legacy = _VERSION.match(v)
+    if legacy and not tv:  # simplified senders write version="2017071" instead of TransactionVersion
+        return Declared(legacy.group(1), "", f"version={v!r}, no namespace, no TransactionVersion")
     if tv:
         return Declared("", "", f"TransactionVersion={tv!r} is not a SCRIPT version")
     return Declared("", "", "Message has no TransactionVersion attribute")
@@ -68,10 +79,12 @@ def detect(root: ET.Element) -> Declared:
 
 def require_supported(root: ET.Element, supported: tuple[str, ...]) -> Declared:
     declared = detect(root)
-    if declared.version not in supported or declared.namespace:
+    # The declared version decides; an NCPDP namespace on a supported version is tolerated (read by
+    # local name, docs/standards.md), a foreign namespace is not.
+    if declared.version not in supported or declared.namespace not in ("", NS_SCRIPT_10, NS_TRANSPORT):
         raise ScriptError(
             ERROR_UNABLE_TO_PROCESS,
-            f"Message: {declared.describe()} found; this receiver supports SCRIPT {', '.join(supported)} "
+            f"Message/@TransactionVersion: {declared.describe()} found; this receiver supports SCRIPT {', '.join(supported)} "
             "(no namespace, TransactionVersion attribute)",
             element="Message/@TransactionVersion",
         )
