@@ -84,8 +84,8 @@ def require_supported(root: ET.Element, supported: tuple[str, ...]) -> Declared:
     if declared.version not in supported or declared.namespace not in ("", NS_SCRIPT_10, NS_TRANSPORT):
         raise ScriptError(
             ERROR_UNABLE_TO_PROCESS,
-            f"Message/@TransactionVersion: {declared.describe()} found; this receiver supports SCRIPT {', '.join(supported)} "
-            "(no namespace, TransactionVersion attribute)",
+            f"Message/@TransactionVersion: {declared.describe()} found; this receiver supports SCRIPT "
+            f"{', '.join(supported)} (no namespace, TransactionVersion attribute)",
             element="Message/@TransactionVersion",
         )
     return declared
