@@ -224,7 +224,12 @@ class PACase(models.Model):
 
     class Meta:
         ordering = [models.F("decision_due_at").asc(nulls_last=True), "created_at", "id"]
-        indexes = [models.Index(fields=["status", "decision_due_at", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "decision_due_at", "created_at"]),
+            # The queue's filter + order (open cases by payer deadline): pages read it in order.
+            models.Index(fields=["decision_due_at", "created_at", "id"], name="pa_queue_open_idx",
+                         condition=Q(status__in=list(OPEN_STATUSES))),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["prescription"],

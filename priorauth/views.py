@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
+from pharmacy.pagination import bounded_page
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
 from pharmacy.selectors import attach_allergy_flags
 from pharmacy.web import run_action
@@ -38,7 +39,7 @@ def queue(request):
     if "status" not in data:
         data.setlist("status", list(OPEN_STATUSES))
     filterset = PACaseFilter(data, queryset=selectors.pa_case_list(user=request.user))
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    page = bounded_page(filterset.qs, request.GET.get("page"))
     now = timezone.now()
     rows = [(c, selectors.clock(c, now)) for c in page.object_list]
     mark_phi_access(request, [c.patient_id for c, _ in rows], "PA queue")

@@ -148,7 +148,12 @@ class ReconciliationTask(models.Model):
 
     class Meta:
         ordering = ["priority_rank", "created_at", "id"]
-        indexes = [models.Index(fields=["status", "priority_rank", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "priority_rank", "created_at"]),
+            # The queue's filter + order (open tasks by priority, then age): pages read it in order.
+            models.Index(fields=["priority_rank", "created_at", "id"], name="recon_queue_open_idx",
+                         condition=Q(status__in=list(choices.OPEN_TASK_STATUSES))),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} reconciliation {self.pk} ({self.status})"

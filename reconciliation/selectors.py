@@ -11,12 +11,21 @@ from .choices import OPEN_TASK_STATUSES, DiscrepancyStatus, InboundStatus, Match
 from .models import Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
 
 
-def task_list(*, user=None) -> QuerySet[ReconciliationTask]:
-    """Tasks by priority, then age (oldest first)."""
+def task_rows(*, user=None) -> QuerySet[ReconciliationTask]:
+    """Tasks by priority, then age (oldest first), without per-task counts (pages order and page
+    these through the open-task partial index, then count discrepancies for the page alone)."""
     return (ReconciliationTask.objects.select_related("patient", "inbound_message")
-            .annotate(proposed=Count("discrepancies", filter=Q(discrepancies__status=DiscrepancyStatus.PROPOSED)),
-                      total=Count("discrepancies"))
             .order_by("priority_rank", "created_at", "id"))
+
+
+def with_discrepancy_counts(qs: QuerySet[ReconciliationTask]) -> QuerySet[ReconciliationTask]:
+    return qs.annotate(proposed=Count("discrepancies", filter=Q(discrepancies__status=DiscrepancyStatus.PROPOSED)),
+                       total=Count("discrepancies"))
+
+
+def task_list(*, user=None) -> QuerySet[ReconciliationTask]:
+    """Tasks by priority, then age, each with its proposed/total discrepancy counts."""
+    return with_discrepancy_counts(task_rows(user=user))
 
 
 def task_queue(*, user=None) -> QuerySet[ReconciliationTask]:

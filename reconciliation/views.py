@@ -8,12 +8,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
+from pharmacy.pagination import bounded_page, capped_count, shown
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
 from pharmacy.selectors import allergy_flags_for
 from pharmacy.web import run_action
 
 from . import selectors, services
-from .choices import InboundStatus, TaskStatus
+from .choices import OPEN_TASK_STATUSES, InboundStatus, TaskStatus
 from .models import InboundMessage, PatientMatchItem, ReconciliationTask
 
 STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
@@ -25,16 +26,17 @@ _run = run_action
 @role_required(*STAFF)
 def queue(request):
     show = request.GET.get("show", "open")
-    tasks = selectors.task_list(user=request.user)
-    tasks = (
-        tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else selectors.task_queue(user=request.user)
-    )
-    page = Paginator(tasks, 50).get_page(request.GET.get("page"))
+    # Ordered and paged without joining discrepancies; the page's 50 tasks get their counts.
+    tasks = selectors.task_rows(user=request.user)
+    tasks = tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else tasks.filter(
+        status__in=OPEN_TASK_STATUSES)
+    page = bounded_page(tasks, request.GET.get("page"),
+                        rows=lambda ids: selectors.with_discrepancy_counts(tasks.filter(pk__in=ids)))
     mark_phi_access(request, [t.patient_id for t in page.object_list], "reconciliation queue")
     return render(request, "reconciliation/task_queue.html", {
         "page": page, "show": show,
-        "match_count": selectors.match_item_queue(user=request.user).count(),
-        "failed_count": InboundMessage.objects.filter(status=InboundStatus.FAILED).count(),
+        "match_count": shown(capped_count(selectors.match_item_queue(user=request.user))),
+        "failed_count": shown(capped_count(InboundMessage.objects.filter(status=InboundStatus.FAILED))),
     })
 
 

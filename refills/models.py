@@ -127,6 +127,10 @@ class RefillRequest(models.Model):
             # Equality look-ups only: plain b-trees, without the varchar_pattern_ops twins db_index adds.
             models.Index(fields=["pharmacy_message_id"], name="refill_pharmacy_message_idx"),
             models.Index(fields=["outbound_message_id"], name="refill_outbound_message_idx"),
+            # The queue's filter + order (selectors.DEFAULT_QUEUE_STATUSES): pages read it in order.
+            models.Index(fields=["-is_urgent", "run_out_date", "created_at", "id"], name="refill_queue_open_idx",
+                         condition=Q(status__in=[RefillStatus.RECEIVED, RefillStatus.NEEDS_REVIEW,
+                                                 RefillStatus.AWAITING_PRESCRIBER, RefillStatus.EXPIRED])),
         ]
         constraints = [
             # A second open request for the same prescription is refused (DESIGN.md).

@@ -99,14 +99,18 @@ def refill_queue_filtered(*, user, query, request=None):
 
 
 def refill_status_counts(*, user, query, request=None) -> dict[str, int]:
-    """How many requests each status chip would show with the other filters kept (one query)."""
+    """How many requests each status chip would show with the other filters kept: one query,
+    each status counted up to pharmacy.pagination.COUNT_CAP + 1 (shown "1,000+"), so the cost
+    does not grow with the queue. This is the cheap count selector for chips and dashboards."""
+    from pharmacy.pagination import capped_counts
+
     from .filters import RefillRequestFilter
 
     data = query.copy()
     data.pop("page", None)
     data.setlist("status", [])
     qs = RefillRequestFilter(data, queryset=refill_request_list(user=user), request=request).qs
-    return dict(qs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return capped_counts(qs, field_name="status", values=[s for s, _ in RefillStatus.choices])
 
 
 def refill_next_open(*, user, query, after_pk: int, request=None) -> RefillRequest | None:

@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from pharmacy import pagination
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
+from pharmacy.pagination import bounded_page, shown
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required
 from pharmacy.rules.facts import fill_records
 from pharmacy.rules.supply import pdc
@@ -32,7 +34,7 @@ QUEUE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN, PRESCRIBER)
 @role_required(*QUEUE_ROLES)
 def queue(request):
     filterset = selectors.refill_queue_filtered(user=request.user, query=request.GET, request=request)
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    page = bounded_page(filterset.qs, request.GET.get("page"))
     mark_phi_access(request, [r.patient_id for r in page.object_list], "refill queue")
     attach_allergy_flags(page.object_list)  # a new prescription conflicting with an allergy shows everywhere
     query = request.GET.copy()
@@ -71,13 +73,18 @@ def _with(query, **changes) -> str:
 def status_chips(query, counts: dict[str, int]) -> list[dict]:
     """Status chips: "Open" (the default set), each status, "All" — each with its count and URL."""
     chosen = set(query.getlist("status"))
-    open_count = sum(counts.get(s, 0) for s in selectors.DEFAULT_QUEUE_STATUSES)
-    chips = [{"label": "Open", "count": open_count, "url": "?" + _with(query, status=None),
+
+    def total(statuses) -> str:  # counts are capped per status (refill_status_counts): "1,000+"
+        ns = [counts.get(s, 0) for s in statuses]
+        exact = all(n <= pagination.COUNT_CAP for n in ns)
+        return f"{sum(ns):,}" if exact else f"{sum(min(n, pagination.COUNT_CAP) for n in ns):,}+"
+
+    chips = [{"label": "Open", "count": total(selectors.DEFAULT_QUEUE_STATUSES), "url": "?" + _with(query, status=None),
               "current": not chosen}]
     for status in CHIP_STATUSES:
-        chips.append({"label": RefillStatus(status).label, "count": counts.get(status, 0),
+        chips.append({"label": RefillStatus(status).label, "count": shown(counts.get(status, 0)),
                       "url": "?" + _with(query, status=[status]), "current": chosen == {status}})
-    chips.append({"label": "All", "count": sum(counts.values()),
+    chips.append({"label": "All", "count": total(counts),
                   "url": "?" + _with(query, status=[s for s, _ in RefillStatus.choices]),
                   "current": len(chosen) == len(RefillStatus.choices)})
     return chips
