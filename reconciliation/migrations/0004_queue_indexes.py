@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pharmacy', '0005_facility_address'),
-        ('reconciliation', '0002_inbound_pipeline'),
+        ('reconciliation', '0003_allergyflag_moved_to_pharmacy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

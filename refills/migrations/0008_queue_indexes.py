@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pharmacy', '0005_facility_address'),
-        ('refills', '0006_refill_request_indexes'),
+        ('refills', '0007_new_rx_patient_match'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
