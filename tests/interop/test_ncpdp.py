@@ -503,3 +503,12 @@ def test_answers_never_fail_on_text_without_an_ascii_form():
     assert n.parse_message(xml).error_description == "Body/NewRx/Patient: ? - not known"
     status = n.build_status(header=REPLY_TO_PHARMACY, code="010", description="≥" * 60)
     assert n.parse_message(status).status_description == ">=" * 35
+
+
+def test_an_answer_can_be_built_for_any_sender_identifiers():
+    odd = n.Header(to=n.Party("P", "药房-1"), from_=n.Party("D", "1234567893"), message_id="A-1",
+                   relates_to_message_id="msg-é-1", sent_time=SENT)
+    msg = n.parse_message(n.build_error(header=odd, code="900", description_code="9999", description="x"))
+    assert msg.to.id == "??-1" and msg.relates_to_message_id == "msg-e-1" and msg.error_description_code == ""
+    with pytest.raises(n.ValueRefused):  # a business message is refused instead
+        n.build_new_rx(header=replace(TO_PHARMACY, to=n.Party("P", "药房")), medication=MED, **PARTIES)

@@ -327,17 +327,31 @@ def _write_medication(tx: ET.Element, tag: str, m: MedicationInfo | None, profil
 
 # --- envelope --------------------------------------------------------------------------------------
 
+#: Answers (Status, Error, Verify) echo the sender's identifiers: they are made printable and cut
+#: rather than refused, so that any message we received can be answered.
+ANSWERS = frozenset({"Status", "Error", "Verify"})
+
+
 def _envelope(header: Header, transaction: str) -> tuple[ET.Element, ET.Element]:
     """``<Message …><Header>To, From, MessageID, RelatesToMessageID, SentTime, SenderSoftware,
     RxReferenceNumber, PrescriberOrderNumber</Header><Body><transaction/></Body></Message>``."""
     if transaction in RELATES_TO_REQUIRED and not header.relates_to_message_id:
         raise ValueRefused("Header/RelatesToMessageID", f"mandatory on {transaction}")
+    if transaction in ANSWERS:
+        def echo(field: str, value: str, max_length: int) -> str:
+            return V.lossy_text(value, max_length) or ("UNKNOWN" if value else "")
+    else:
+        def echo(field: str, value: str, max_length: int) -> str:
+            return V.text(field, value, max_length)
     msg = ET.Element("Message", ENVELOPE_ATTRIBUTES)
     h = _el(msg, "Header")
-    _el(h, "To", V.required_text("Header/To", header.to.id, 255), Qualifier=header.to.qualifier)
-    _el(h, "From", V.required_text("Header/From", header.from_.id, 255), Qualifier=header.from_.qualifier)
+    to_id, from_id = echo("Header/To", header.to.id, 255), echo("Header/From", header.from_.id, 255)
+    if not (to_id and from_id):
+        raise ValueRefused("Header/To" if not to_id else "Header/From", "required by the schema and empty")
+    _el(h, "To", to_id, Qualifier=header.to.qualifier)
+    _el(h, "From", from_id, Qualifier=header.from_.qualifier)
     _el(h, "MessageID", V.required_text("Header/MessageID", header.message_id, 35))
-    _opt(h, "RelatesToMessageID", V.text("Header/RelatesToMessageID", header.relates_to_message_id, 35))
+    _opt(h, "RelatesToMessageID", echo("Header/RelatesToMessageID", header.relates_to_message_id, 35))
     _el(h, "SentTime", V.datetime_text("Header/SentTime", header.sent_time))
     sw = _el(h, "SenderSoftware")
     s = header.sender_software
@@ -346,8 +360,8 @@ def _envelope(header: Header, transaction: str) -> tuple[ET.Element, ET.Element]
     _el(sw, "SenderSoftwareProduct", V.required_text("Header/SenderSoftware/SenderSoftwareProduct", s.product, 35))
     _el(sw, "SenderSoftwareVersionRelease", V.required_text("Header/SenderSoftware/SenderSoftwareVersionRelease",
                                                             s.version, 50))
-    _opt(h, "RxReferenceNumber", V.identifier("Header/RxReferenceNumber", header.rx_reference_number))
-    _opt(h, "PrescriberOrderNumber", V.identifier("Header/PrescriberOrderNumber", header.prescriber_order_number))
+    _opt(h, "RxReferenceNumber", echo("Header/RxReferenceNumber", header.rx_reference_number, 35))
+    _opt(h, "PrescriberOrderNumber", echo("Header/PrescriberOrderNumber", header.prescriber_order_number, 35))
     body = _el(msg, "Body")
     return msg, _el(body, transaction)
 
@@ -546,8 +560,8 @@ def build_error(*, header: Header, code: str, relates_to_message_id: str | None 
     header = _with_relates(header, relates_to_message_id)
     msg, tx = _envelope(header, "Error")
     _el(tx, "Code", V.code("Body/Error/Code", code, tuple(ERROR_CODES)))
-    if description_code:
-        _el(tx, "DescriptionCode", V.code("Body/Error/DescriptionCode", description_code, ERROR_DESCRIPTION_CODES))
+    if description_code in ERROR_DESCRIPTION_CODES:  # a code outside the set is left out, never sent
+        _el(tx, "DescriptionCode", description_code)
     # the reason may quote what the sender sent: anything without a printable-ASCII form becomes "?"
     _opt(tx, "Description", V.lossy_text(description, 2000))
     return serialize(msg)
