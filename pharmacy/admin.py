@@ -153,7 +153,7 @@ class OutboxMessageAdmin(HistoryAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Resend selected messages")
+    @admin.action(description="Retry selected messages (failed or dead)")
     def resend(self, request, queryset):
         from pharmacy.messaging.outbox import outbox_resend
 

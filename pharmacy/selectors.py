@@ -85,3 +85,22 @@ def attach_allergy_flags(rows, *, prescription_id=lambda row: row.prescription_i
     flags = allergy_flags_for({prescription_id(row) for row in rows})
     for row in rows:
         row.allergy_flags = flags.get(prescription_id(row), [])
+
+
+# --- outbound messages on screen (issue 11 item 9) ---------------------------------------------------
+
+def outbox_list(*, status: str = "", search: str = "") -> QuerySet[models.OutboxMessage]:
+    """Outbound messages newest first; the payload (which may hold PHI) is not read for the list."""
+    qs = models.OutboxMessage.objects.defer("payload", "response").order_by("-created_at", "-id")
+    if status:
+        qs = qs.filter(status=status)
+    if search:
+        qs = qs.filter(Q(kind__icontains=search) | Q(message_id__iexact=search) | Q(related_id=search))
+    return qs
+
+
+def outbox_status_counts() -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = models.OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("id"))
+    return dict(rows.values_list("status", "n"))

@@ -12,6 +12,8 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/api-tokens/", views.api_tokens, name="api-tokens"),
+    path("outbox/", views.outbox, name="outbox"),
+    path("outbox/<int:pk>/retry/", views.outbox_retry, name="outbox-retry"),
     path("patients/", views.patient_search, name="patient-search"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
     path("admin/", admin.site.urls),

@@ -9,7 +9,9 @@ from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from . import selectors
 from .access import mark_phi_access
@@ -98,3 +100,41 @@ def api_tokens(request):
 
 
 dashboard.allowed_roles = frozenset({*STAFF_AND_PRESCRIBERS, INTEGRATOR})  # integrators are sent to their tokens
+
+
+# --- outbound messages (issue 11 item 9): pending, sent, failed and dead, with Retry ---------------
+
+@role_required(PHARMACIST, ADMIN)
+def outbox(request):
+    from .choices import OutboxStatus
+
+    status = request.GET.get("status", "")
+    if status not in OutboxStatus.values:
+        status = ""
+    search = request.GET.get("q", "").strip()
+    page = Paginator(selectors.outbox_list(status=status, search=search), 50).get_page(request.GET.get("page"))
+    counts = selectors.outbox_status_counts()
+    chips = [{"label": "All", "count": sum(counts.values()), "url": "?", "current": not status}]
+    chips += [{"label": label, "count": counts.get(value, 0), "url": f"?status={value}", "current": status == value}
+              for value, label in OutboxStatus.choices]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "pharmacy/outbox.html", {"page": page, "chips": chips, "status": status,
+                                                    "search": search, "query": query.urlencode()})
+
+
+@role_required(PHARMACIST, ADMIN)
+@require_POST
+def outbox_retry(request, pk: int):
+    from .messaging.outbox import outbox_resend
+    from .models import OutboxMessage
+    from .web import run_action
+
+    try:
+        message = OutboxMessage.objects.only("message_id", "status").get(pk=pk)
+    except OutboxMessage.DoesNotExist as exc:
+        raise Http404("No such outbound message.") from exc
+    run_action(request, lambda: outbox_resend(outbox_id=pk, actor=request.user),
+               f"Message {message.message_id} put back in line for delivery.")
+    target = request.POST.get("back", "")
+    return redirect(f"{reverse('outbox')}?{target}" if target else "outbox")

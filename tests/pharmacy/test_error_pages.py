@@ -61,3 +61,15 @@ def test_refused_request_logs_one_line_without_traceback(make_user, capfd):
     lines = [line for line in err.splitlines() if line.strip()]
     assert any("Forbidden" in line and "/audit/phi-access/" in line for line in lines), err
     assert "Traceback" not in err and "PermissionDenied" not in err
+
+
+@pytest.mark.django_db
+def test_outbox_page_is_for_pharmacists_and_admins_only(make_user):
+    client = Client()
+    client.force_login(make_user("technician"))
+    assert client.get("/outbox/").status_code == 403
+    body = client.get("/refills/").content.decode()
+    assert 'href="/outbox/"' not in body  # the menu shows only what the role may open
+    client.force_login(make_user("pharmacist"))
+    assert client.get("/outbox/").status_code == 200
+    assert 'href="/outbox/"' in client.get("/refills/").content.decode()
