@@ -104,3 +104,35 @@ def outbox_status_counts() -> dict[str, int]:
 
     rows = models.OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("id"))
     return dict(rows.values_list("status", "n"))
+
+
+# --- pickers: find a person by name and birth date instead of typing an internal id -----------------
+
+def patient_pick(*, user=None, text: str = "", birth_date=None, with_prescriptions: bool = False,
+                 limit: int = 10) -> list[models.Patient]:
+    """Patients matching a name (any order, "Last, First" too, MRN, phone) and/or a birth date, for
+    the pickers (patient matching, triage). With prescriptions: the active ones, newest first."""
+    text = (text or "").strip()
+    if not text and not birth_date:
+        return []
+    qs = patient_list(user=user, search=text)
+    if birth_date:
+        qs = qs.filter(birth_date=birth_date)
+    if with_prescriptions:
+        active = models.Prescription.objects.filter(status="active").select_related("drug").order_by(
+            "-written_date", "-id")
+        qs = qs.prefetch_related(Prefetch("prescriptions", queryset=active, to_attr="active_prescriptions"))
+    return list(qs[:limit])
+
+
+def parse_birth_date(text: str):
+    """A birth date typed as YYYY-MM-DD or MM/DD/YYYY; None when empty or unreadable."""
+    from datetime import datetime
+
+    text = (text or "").strip()
+    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None

@@ -80,3 +80,25 @@ def prescription_allergy_check(*, prescription: Prescription, actor: Actor) -> l
         if created:
             flags.append(flag)
     return flags
+
+
+@transaction.atomic
+def patient_create(*, actor: Actor, reason: str, first_name: str, last_name: str, birth_date, sex: str = "U",
+                   mrn: str = "", **fields) -> Patient:
+    """A new patient (e.g. from an inbound message no existing patient matches). Without an MRN the
+    next free ``NEW-<n>`` of the default facility is given; the row is validated like any input."""
+    facility = default_facility()
+    if not mrn:
+        n = Patient.objects.filter(facility=facility).count() + 1
+        while Patient.objects.filter(facility=facility, mrn=f"NEW-{n:06d}").exists():
+            n += 1
+        mrn = f"NEW-{n:06d}"
+    patient = Patient(facility=facility, mrn=mrn, first_name=first_name, last_name=last_name,
+                      birth_date=birth_date, sex=_sex_code(sex), **fields)
+    patient.full_clean()
+    return save_with_history(patient, actor=actor, reason=reason)
+
+
+def _sex_code(value: str) -> str:
+    code = (value or "U").strip()[:1].upper()
+    return code if code in {"F", "M", "O", "U"} else "U"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("inbound/<int:pk>/retry/", views.inbound_retry, name="inbound-retry"),
     path("matches/", views.match_list, name="match-list"),
     path("matches/<int:pk>/resolve/", views.match_resolve, name="match-resolve"),
+    path("matches/<int:pk>/create-patient/", views.match_create_patient, name="match-create-patient"),
     path("patients/<int:pk>/pull/", views.pull, name="pull"),
     path("links/<int:pk>/consent/", views.link_consent, name="link-consent"),
 ]

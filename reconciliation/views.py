@@ -121,9 +121,55 @@ def inbound_retry(request, pk: int):
 
 @role_required(*STAFF)
 def match_list(request):
+    """Patients to match: each message's patient beside the candidates (score, what differs), a search
+    by name and birth date, and "create a patient from this message". Nobody types an internal id."""
+    from pharmacy.models import Patient
+    from pharmacy.selectors import parse_birth_date, patient_pick
+
     items = list(selectors.match_item_queue(user=request.user)[:100])
-    mark_phi_access(request, [c.get("patient_id") for i in items for c in i.candidates], "patient match queue")
-    return render(request, "reconciliation/match_list.html", {"items": items})
+    ids = {c.get("patient_id") for i in items for c in i.candidates}
+    patients = Patient.objects.in_bulk([pk for pk in ids if pk])
+    search_item = request.GET.get("item", "")
+    search_text, birth_text = request.GET.get("q", "").strip(), request.GET.get("birth", "").strip()
+    birth = parse_birth_date(birth_text)
+    found = []
+    if search_item.isdigit() and (search_text or birth):
+        found = patient_pick(user=request.user, text=search_text, birth_date=birth)
+    shown = set(patients) | {p.pk for p in found}
+    rows = []
+    for item in items:
+        offered = [{**c, "patient": patients.get(c.get("patient_id")),
+                    "differs": differing_fields(item.patient_data, patients.get(c.get("patient_id")))}
+                   for c in item.candidates if patients.get(c.get("patient_id"))]
+        results = []
+        if str(item.pk) == search_item:
+            results = [{"patient": p, "differs": differing_fields(item.patient_data, p)} for p in found
+                       if p.pk not in {c["patient_id"] for c in offered}]
+        rows.append({"item": item, "candidates": offered, "results": results,
+                     "searched": str(item.pk) == search_item})
+    mark_phi_access(request, shown, "patient match queue")
+    return render(request, "reconciliation/match_list.html", {
+        "rows": rows, "search_text": search_text, "birth_text": birth_text,
+        "bad_birth": bool(birth_text) and birth is None})
+
+
+def differing_fields(data: dict | None, patient) -> list[str]:
+    """What the message says that the pharmacy's record does not (shown next to each candidate)."""
+    from reconciliation.matching import _fold
+
+    if patient is None:
+        return []
+    data = data or {}
+    out = []
+    if data.get("family") and _fold(data["family"]) != _fold(patient.last_name):
+        out.append(f"family name {data['family']} ≠ {patient.last_name}")
+    if data.get("given") and _fold(str(data["given"]).split(" ")[0]) != _fold(patient.first_name.split(" ")[0]):
+        out.append(f"given name {data['given']} ≠ {patient.first_name}")
+    if data.get("birth_date") and str(data["birth_date"])[:10] != patient.birth_date.isoformat():
+        out.append(f"birth date {data['birth_date']} ≠ {patient.birth_date.isoformat()}")
+    if data.get("sex") and patient.sex not in ("", "U") and str(data["sex"])[:1].upper() != patient.sex:
+        out.append(f"sex {data['sex']} ≠ {patient.sex}")
+    return out
 
 
 @role_required(*STAFF)
@@ -132,12 +178,22 @@ def match_resolve(request, pk: int):
     if not PatientMatchItem.objects.filter(pk=pk).exists():
         raise Http404("No such match item.")
     try:
-        patient_id = int(request.POST.get("patient") or request.POST.get("patient_id") or "")
+        patient_id = int(request.POST.get("patient") or "")
     except ValueError:
         messages.error(request, "Choose a patient.")
         return redirect("reconciliation:match-list")
     _run(request, lambda: services.match_item_resolve(item_id=pk, patient_id=patient_id, actor=request.user),
          "Patient matched; the message was processed.")
+    return redirect("reconciliation:match-list")
+
+
+@role_required(*STAFF)
+@require_POST
+def match_create_patient(request, pk: int):
+    if not PatientMatchItem.objects.filter(pk=pk).exists():
+        raise Http404("No such match item.")
+    _run(request, lambda: services.match_item_create_patient(item_id=pk, actor=request.user),
+         "New patient created from the message; the message was processed.")
     return redirect("reconciliation:match-list")
 
 

@@ -76,20 +76,14 @@ class LinkAnswerForm(forms.Form):
 
 
 class IntakeAssignForm(forms.Form):
-    """Triage: the prescription a patient message asks for — one of the candidates, or any by id."""
+    """Triage: the prescription a patient message asks for — one of the candidates, or one of the
+    prescriptions of a patient found by name and birth date (chosen, never typed as an id)."""
 
-    prescription = forms.IntegerField(required=False, min_value=1)
-    other_prescription = forms.IntegerField(required=False, min_value=1, label="Or prescription id")
+    prescription = forms.IntegerField(min_value=1)
     note = forms.CharField(required=False, max_length=500)
 
-    def clean(self):
-        data = super().clean()
-        if not (data.get("other_prescription") or data.get("prescription")):
-            raise forms.ValidationError("Choose a prescription.")
-        return data
-
     def prescription_id(self) -> int:
-        return self.cleaned_data.get("other_prescription") or self.cleaned_data["prescription"]
+        return self.cleaned_data["prescription"]
 
 
 class IntakeDismissForm(forms.Form):

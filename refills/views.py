@@ -248,13 +248,26 @@ TRIAGE_ROLES = (PHARMACIST, TECHNICIAN, ADMIN)
 @role_required(*TRIAGE_ROLES)
 def triage(request):
     """Patient and pet-owner messages the intake could not match on its own, oldest first."""
+    from pharmacy.selectors import parse_birth_date, patient_pick
+
     from .intake import intake_triage_list
 
     page = Paginator(intake_triage_list(), 25).get_page(request.GET.get("page"))
     shown = {m.matched_patient_id for m in page.object_list}
     shown |= {p["id"] for m in page.object_list for p in (m.match_detail or {}).get("patients", [])}
+    # "Find the patient": a name and/or birth date typed for one message; the patients found are
+    # listed with their active prescriptions (prescription number and drug) to choose from.
+    find = request.GET.get("find", "")
+    find_text, birth_text = request.GET.get("q", "").strip(), request.GET.get("birth", "").strip()
+    found = []
+    if find.isdigit() and (find_text or birth_text):
+        found = patient_pick(user=request.user, text=find_text, birth_date=parse_birth_date(birth_text),
+                             with_prescriptions=True)
+    shown |= {p.pk for p in found}
     mark_phi_access(request, shown, "intake triage")
-    return render(request, "refills/triage.html", {"page": page, "dismiss_form": IntakeDismissForm()})
+    return render(request, "refills/triage.html", {
+        "page": page, "dismiss_form": IntakeDismissForm(), "find": find, "find_text": find_text,
+        "birth_text": birth_text, "found": found})
 
 
 def _triage_run(request, action, success):
@@ -275,7 +288,7 @@ def triage_assign(request, pk: int):
 
     form = IntakeAssignForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a prescription (or enter its number).")
+        messages.error(request, "Choose a prescription (find the patient first if none is offered).")
         return redirect("refills:triage")
     return _triage_run(request, lambda: intake_assign(intake_id=pk, prescription_id=form.prescription_id(),
                                                       actor=request.user, note=form.cleaned_data["note"]),

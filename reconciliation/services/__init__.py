@@ -28,6 +28,7 @@ from .inbound import (
     inbound_receive,
     inbound_retry,
     ingest,
+    match_item_create_patient,
     match_item_resolve,
 )
 from .matching import ehr_link_set_consent
@@ -36,6 +37,7 @@ from .pull import pull_ehr_record
 from .tasks import ADMISSION_TYPES, DISCHARGE_TYPES, PARTIAL_LIST_TYPES, discrepancy_accept, discrepancy_reject
 
 __all__ = [
+    "match_item_create_patient",
     "ADMISSION_TYPES",
     "DISCHARGE_TYPES",
     "INBOUND",

@@ -426,3 +426,26 @@ def match_item_resolve(*, item_id: int, patient_id: int, actor: Actor) -> Patien
     inbound_process(message_id=item.inbound_message_id, patient=patient)
     item.refresh_from_db()
     return item
+
+
+def match_item_create_patient(*, item_id: int, actor: Actor) -> PatientMatchItem:
+    """No existing patient is the one in the message: a person creates the patient from the message's
+    name, birth date and sex (a new MRN), then the item is resolved to it like any choice."""
+    from datetime import date
+
+    from pharmacy.services import patient_create
+
+    require_role(actor, PHARMACIST, TECHNICIAN, ADMIN, action="create a patient from a message")
+    with transaction.atomic():
+        item = PatientMatchItem.objects.select_for_update().get(pk=item_id)
+        if item.status != MatchItemStatus.OPEN:
+            raise TransitionNotAllowed(model="patient match", current=item.status, target=MatchItemStatus.RESOLVED)
+        data = item.patient_data or {}
+        if not (data.get("family") and data.get("given") and data.get("birth_date")):
+            raise DomainError("The message lacks a name or birth date; search for the patient instead.",
+                              code="incomplete_patient")
+        patient = patient_create(actor=actor, reason=f"Created from inbound message {item.inbound_message_id}",
+                                 first_name=str(data["given"]).split(" ")[0][:100], last_name=str(data["family"])[:100],
+                                 birth_date=date.fromisoformat(str(data["birth_date"])[:10]),
+                                 sex=str(data.get("sex") or "U"))
+    return match_item_resolve(item_id=item_id, patient_id=patient.pk, actor=actor)

@@ -69,7 +69,7 @@ def test_match_page_resolves_an_ambiguous_patient(ada, client, technician):
     client.force_login(technician)
     page = client.get("/reconciliation/matches/")
     assert page.status_code == 200 and b"Ambiguous" in page.content
-    unknown = client.post(f"/reconciliation/matches/{item.pk}/resolve/", {"patient_id": 999999}, follow=True)
+    unknown = client.post(f"/reconciliation/matches/{item.pk}/resolve/", {"patient": 999999}, follow=True)
     assert b"Patient 999999 does not exist." in unknown.content
     client.post(f"/reconciliation/matches/{item.pk}/resolve/", {"patient": ada.pk})
     item.refresh_from_db()

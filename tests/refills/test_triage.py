@@ -118,14 +118,14 @@ def test_assign_from_triage_opens_request_and_resolves(client, technician, ana):
     patient, rx = ana
     msg = intake_receive(channel="sms", sender="2125550199", text="refill my bp med", actor=technician)
     client.force_login(technician)
-    response = client.post(f"/refills/triage/{msg.pk}/assign/", {"other_prescription": rx.pk, "note": "called back"})
+    response = client.post(f"/refills/triage/{msg.pk}/assign/", {"prescription": rx.pk, "note": "called back"})
     assert response.status_code == 302
     msg.refresh_from_db()
     assert msg.status == "resolved" and msg.handled_by == technician and "called back" in msg.resolution
     req = RefillRequest.objects.get(prescription=rx)
     assert req.intake == msg and req.source == "patient" and req.triage_summary["message"] == "refill my bp med"
     # resolved messages leave the list and cannot be assigned again
-    again = client.post(f"/refills/triage/{msg.pk}/assign/", {"other_prescription": rx.pk}, follow=True)
+    again = client.post(f"/refills/triage/{msg.pk}/assign/", {"prescription": rx.pk}, follow=True)
     assert "cannot become resolved" in again.content.decode()
     assert RefillRequest.objects.count() == 1
 
