@@ -3,7 +3,7 @@ Admins edit protocol rules and their modes in Django admin; requests, links and 
 messages are read there only (decisions go through the queue's services)."""
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN
 
-_WORKFLOW = ["refillrequest", "prescriberlink", "intakemessage", "inboundncpdpmessage"]
+_WORKFLOW = ["refillrequest", "prescriberlink", "intakemessage", "inboundncpdpmessage", "newrxpatientmatch"]
 
 
 def _perms(models, actions):
