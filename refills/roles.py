@@ -13,5 +13,5 @@ def _perms(models, actions):
 ROLE_PERMISSIONS = {
     ADMIN: _perms(["protocolrule"], ("view", "add", "change")) | _perms(_WORKFLOW, ("view",)),
     PHARMACIST: _perms(["protocolrule", *_WORKFLOW], ("view",)),
-    TECHNICIAN: _perms(["intakemessage"], ("view",)),
+    TECHNICIAN: _perms(["intakemessage", "newrxpatientmatch"], ("view",)),
 }

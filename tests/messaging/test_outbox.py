@@ -10,12 +10,17 @@ from django.utils import timezone
 
 from pharmacy.messaging.outbox import backoff, outbox_deliver, outbox_deliver_due, outbox_enqueue, outbox_resend
 from pharmacy.models import OutboxMessage
+from tests.interop import ncpdp_variants
 
 pytestmark = pytest.mark.django_db
 
 
+# A real SCRIPT 2017071 NewRx (valid against the official schema when NCPDP_XSD_DIR is set).
+NEW_RX = ncpdp_variants.build(next(v for v in ncpdp_variants.VARIANTS if v[0] == "NewRx"))
+
+
 def _enqueue(**kwargs):
-    defaults = {"kind": "ncpdp:NewRx", "payload": "<Message/>", "transport": "file", "deliver_now": False}
+    defaults = {"kind": "ncpdp:NewRx", "payload": NEW_RX, "transport": "file", "deliver_now": False}
     return outbox_enqueue(**{**defaults, **kwargs})
 
 
@@ -25,7 +30,7 @@ def test_file_transport_writes_once_atomically(settings):
     message.refresh_from_db()
     assert message.status == "sent" and message.attempts == 1
     path = Path(settings.RXHUB["OUTBOX_DIR"]) / "ncpdp-NewRx" / f"{message.message_id}.xml"
-    assert path.read_text() == "<Message/>"
+    assert path.read_text() == NEW_RX
     assert not list(path.parent.glob("*.part"))
     outbox_deliver(outbox_id=message.pk)  # a second run is a no-op
     message.refresh_from_db()
@@ -41,7 +46,7 @@ def test_http_transport_posts_with_message_id_and_token(http_receiver, monkeypat
     assert message.status == "sent"
     assert "<Code>010</Code>" in message.response
     (request,) = http_receiver.requests
-    assert request["path"] == "/script" and request["body"] == "<Message/>"
+    assert request["path"] == "/script" and request["body"] == NEW_RX
     assert request["headers"]["x-message-id"] == message.message_id
     assert request["headers"]["authorization"] == "Bearer s3cret"
 
@@ -118,7 +123,7 @@ def test_backoff_grows_and_caps():
 
 def test_enqueue_on_commit_delivers_via_task(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        message = outbox_enqueue(kind="ncpdp:NewRx", payload="<M/>", transport="file")
+        message = outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX, transport="file")
     message.refresh_from_db()
     assert message.status == "sent"
 
