@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+MLLP_PORT ?= 2575
+# Links in e-mails and SMS point here; derived from HOST and PORT unless given.
+RXHUB_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+export RXHUB_PUBLIC_BASE_URL
 
 .PHONY: install browser demo serve test test-fast lint bench clean
 
@@ -21,8 +25,8 @@ demo: install
 	DJANGO_HTTPS=0 $(PY) manage.py seed_demo --if-empty
 	DJANGO_HTTPS=0 $(PY) manage.py collectstatic --noinput -v0
 	DJANGO_HTTPS=0 $(PY) manage.py sync_schedules
-	@echo "Open http://$(HOST):$(PORT)/ and log in with a demo user above."
-	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT)
+	@DJANGO_HTTPS=0 $(PY) manage.py demo_banner --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
+	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
 browser:

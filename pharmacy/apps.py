@@ -18,7 +18,7 @@ class PharmacyConfig(AppConfig):
 
         from django.db.models.signals import post_save
 
-        from . import receivers
+        from . import checks, receivers  # noqa: F401  (checks: deploy check of RXHUB_PUBLIC_BASE_URL)
         from .models import Prescription
 
         # The allergy flag of a new prescription (was connected by reconciliation before issue 12;

@@ -327,7 +327,10 @@ RXHUB = {
     # Renewals: refills × days supply may not exceed this (docs/standards.md; default 365, configurable).
     "MAX_AUTHORIZATION_DAYS": int(os.environ.get("RXHUB_MAX_AUTHORIZATION_DAYS", "365")),
     "OUTBOX_DIR": os.environ.get("RXHUB_OUTBOX_DIR", str(BASE_DIR / "var" / "outbox")),
+    # The address people open (links in e-mails and SMS); `make demo` derives it from HOST and PORT,
+    # production must set it (check --deploy fails when unset or loopback: pharmacy/checks.py).
     "PUBLIC_BASE_URL": os.environ.get("RXHUB_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+    "PUBLIC_BASE_URL_SET": bool(os.environ.get("RXHUB_PUBLIC_BASE_URL")),
     "DEFAULT_FACILITY_CODE": os.environ.get("RXHUB_DEFAULT_FACILITY", "MAIN"),
     "MAX_INBOUND_BYTES": int(os.environ.get("RXHUB_MAX_INBOUND_BYTES", str(5 * 1024 * 1024))),
     "NCPDP_XSD_DIR": os.environ.get("NCPDP_XSD_DIR", ""),

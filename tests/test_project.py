@@ -22,9 +22,24 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env={
         "DJANGO_ENV": "production", "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "x9#kq2!vL8z@pR4mW7&nB1^tY6*cF3(hJ0)dS5-gA8+eU2=oI4",
-        "DJANGO_ALLOWED_HOSTS": "rx.example.org", "RXHUB_AUDIT_KEY": "k" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3"})
+        "DJANGO_ALLOWED_HOSTS": "rx.example.org", "RXHUB_AUDIT_KEY": "k" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3",
+        "RXHUB_PUBLIC_BASE_URL": "https://rx.example.org"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(("public_url", "code"), [
+    (None, "rxhub.E001"), ("http://127.0.0.1:8000", "rxhub.E002"), ("http://localhost:8101", "rxhub.E002"),
+    ("http://[::1]/", "rxhub.E002")])
+def test_deploy_check_fails_without_a_public_base_url(tmp_path, public_url, code):
+    env = {"DJANGO_ENV": "production", "DJANGO_DEBUG": "0",
+           "DJANGO_SECRET_KEY": "x9#kq2!vL8z@pR4mW7&nB1^tY6*cF3(hJ0)dS5-gA8+eU2=oI4",
+           "DJANGO_ALLOWED_HOSTS": "rx.example.org", "RXHUB_AUDIT_KEY": "k" * 40,
+           "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.sqlite3"}
+    if public_url:
+        env["RXHUB_PUBLIC_BASE_URL"] = public_url
+    result = _manage("check", "--deploy", "--tag", "rxhub", env=env)
+    assert result.returncode != 0 and code in result.stderr + result.stdout, result.stdout + result.stderr
 
 
 def test_production_without_secret_key_refuses_to_start():
