@@ -5,9 +5,11 @@ Pure: no Django. ``detect_format`` looks only at the first bytes (after a BOM an
 """
 from __future__ import annotations
 
+import re
+
 from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 
-__all__ = ["decode_unicode", "detect_format", "read_clinical", "FORMATS"]
+__all__ = ["decode_unicode", "detect_format", "format_mismatch", "read_clinical", "sniff", "FORMATS"]
 
 FORMATS = ("hl7v2", "fhir", "ccda", "unknown")
 
@@ -75,6 +77,65 @@ def detect_format(data: bytes) -> str:
     return "unknown"
 
 
+# What a payload is, in words, and where it goes (the endpoints of this service, docs/standards.md).
+KINDS = {
+    "hl7v2": ("HL7 v2 (ER7, pipe-delimited)", "POST it to /api/v1/hl7/ or send it over MLLP"),
+    "hl7v2-xml": ("HL7 v2 in its XML encoding", "send the ER7 (pipe-delimited) form to /api/v1/hl7/"),
+    "fhir": ("FHIR JSON", "POST it to /api/v1/fhir/"),
+    "fhir-xml": ("FHIR XML", "send it as FHIR JSON to /api/v1/fhir/"),
+    "ccda": ("a C-CDA / CDA document", "POST it to /api/v1/documents/"),
+    "ncpdp": ("NCPDP SCRIPT XML", "POST it to /api/v1/ncpdp/"),
+    "xml": ("XML that is not a CDA document", "only C-CDA documents are read at /api/v1/documents/"),
+    "unknown": ("not HL7 v2, FHIR JSON or C-CDA XML", "check the file"),
+}
+_XML_ROOT = re.compile(rb"<(?![?!])(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)([^>]*)>", re.S)
+_HL7_V2_XML_ROOT = re.compile(rb"^[A-Z][A-Z0-9]{2}_[A-Z0-9]{3}$|^ACK$")
+_FHIR_NS = b"http://hl7.org/fhir"
+_NCPDP_NS = b"http://www.ncpdp.org/schema/SCRIPT"
+
+
+def sniff(data: bytes | str) -> str:
+    """Finer than ``detect_format``: hl7v2 | hl7v2-xml | fhir | fhir-xml | ccda | ncpdp | xml | unknown."""
+    fmt = detect_format(data)
+    if fmt != "ccda":
+        return fmt
+    head = _head(data)
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
+    m = _XML_ROOT.search(body)
+    if not m:
+        return "xml"
+    root, attrs = m.group(2), m.group(3)
+    if root in (b"ClinicalDocument", b"section", b"component", b"entry", b"structuredBody"):
+        return "ccda"
+    if _NCPDP_NS in attrs or root == b"Message" and (b"ncpdp" in attrs.lower() or b"<Header>" in head
+                                                     or b"<Body>" in head):
+        return "ncpdp"
+    if _FHIR_NS in attrs:
+        return "fhir-xml"
+    if _HL7_V2_XML_ROOT.match(root) and (b"urn:hl7-org:v2xml" in attrs or b"<MSH>" in head or b"<MSH " in head):
+        return "hl7v2-xml"
+    return "xml"
+
+
+# The format each inbound channel takes.
+CHANNEL_FORMATS = {"mllp": "hl7v2", "http_hl7": "hl7v2", "http_fhir": "fhir", "http_document": "ccda",
+                   "pull": "fhir"}
+
+
+def format_mismatch(channel: str, data: bytes | str) -> str:
+    """"" when ``data`` is what ``channel`` takes; otherwise a plain sentence naming the format
+    detected and where to send it (never accepted: an HL7 channel answers AR, HTTP 400)."""
+    expected = CHANNEL_FORMATS.get(channel)
+    if not expected or not _head(data):
+        return ""
+    kind = sniff(data)
+    if kind == expected:
+        return ""
+    label, where = KINDS[kind]
+    want = KINDS[expected][0]
+    return f"wrong format for this endpoint: this is {label}, not {want}; {where}"
+
+
 def read_clinical(data: bytes) -> tuple[str, list[ClinicalRecord]]:
     """Detect the format and read every record in ``data``.
 
@@ -93,6 +154,10 @@ def read_clinical(data: bytes) -> tuple[str, list[ClinicalRecord]]:
 
         return fmt, [read_fhir(data)]
     if fmt == "ccda":
+        kind = sniff(data)
+        if kind in ("ncpdp", "hl7v2-xml", "fhir-xml"):
+            label, where = KINDS[kind]
+            raise ClinicalParseError(f"this is {label}, not a clinical document the readers take: {where}")
         from pharmacy.interop.ccda import read_ccda
 
         return fmt, [read_ccda(data)]

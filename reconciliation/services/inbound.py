@@ -29,7 +29,7 @@ from pharmacy.inbound import (
     store,
 )
 from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
-from pharmacy.interop.detect import detect_format, read_clinical
+from pharmacy.interop.detect import detect_format, format_mismatch, read_clinical
 from pharmacy.models import Diagnosis, LabResult, Patient
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN, require_role
 from pharmacy.validators import icd10cm_is_valid, normalize_icd10cm, validate_loinc
@@ -128,6 +128,7 @@ def inbound_receive(*, channel: str, payload: bytes | str, content_type: str = "
     text = decode_payload(kept)
     fmt = detect_format(kept)
     header_sender, control_id, message_type, error = _header(fmt, text)
+    error = format_mismatch(channel, kept) or error  # FHIR to /hl7/, NCPDP to /documents/: refused plainly
     if size > limit:
         error = f"payload of {size} bytes exceeds the {limit}-byte limit"
     message = InboundMessage(channel=channel, format=fmt, sender=clean_text(header_sender or sender)[:200],
