@@ -54,6 +54,21 @@ class PrescriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending prescriber confirmation"
 
 
+# Allowed prescription status changes (pharmacy/services.py prescription_update). Expired,
+# discontinued and completed are final: a new authorization is a new prescription (21 CFR 1306.22
+# for controlled refills; state pharmacy law for the rest).
+PRESCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    PrescriptionStatus.PENDING: frozenset({PrescriptionStatus.ACTIVE, PrescriptionStatus.DISCONTINUED}),
+    PrescriptionStatus.ACTIVE: frozenset({PrescriptionStatus.ON_HOLD, PrescriptionStatus.DISCONTINUED,
+                                          PrescriptionStatus.COMPLETED, PrescriptionStatus.EXPIRED}),
+    PrescriptionStatus.ON_HOLD: frozenset({PrescriptionStatus.ACTIVE, PrescriptionStatus.DISCONTINUED,
+                                           PrescriptionStatus.EXPIRED}),
+    PrescriptionStatus.EXPIRED: frozenset(),
+    PrescriptionStatus.DISCONTINUED: frozenset(),
+    PrescriptionStatus.COMPLETED: frozenset(),
+}
+
+
 class FillStatus(models.TextChoices):
     DISPENSED = "dispensed", "Dispensed"
     PARTIALLY_DISPENSED = "partially_dispensed", "Partially dispensed"

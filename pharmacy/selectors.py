@@ -6,7 +6,7 @@ import re
 from django.db.models import Prefetch, Q, QuerySet
 
 from . import models
-from .scoping import scope_patients
+from .scoping import is_partner, scope_patients, scope_to_pharmacy
 from .validators import normalize_phone
 
 
@@ -136,3 +136,25 @@ def parse_birth_date(text: str):
         except ValueError:
             continue
     return None
+
+
+def scope_outbox(qs: QuerySet[models.OutboxMessage], *, user) -> QuerySet[models.OutboxMessage]:
+    """Outbound messages a user may see: a partner only those about a record of its own pharmacies
+    (any model with a ``pharmacy`` field: prescriptions, refill requests …), via related_model/id."""
+    from django.apps import apps
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    if not is_partner(user):
+        return qs
+    allowed = Q(pk__in=[])
+    labels = models.OutboxMessage.objects.exclude(related_model="").values_list("related_model", flat=True).distinct()
+    for label in labels:
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            continue
+        if any(f.name == "pharmacy" for f in model._meta.get_fields()):
+            ids = scope_to_pharmacy(model.objects.all(), user).annotate(key=Cast("pk", CharField())).values("key")
+            allowed |= Q(related_model=label, related_id__in=ids)
+    return qs.filter(allowed)

@@ -5,7 +5,10 @@ from django.conf import settings
 from django.db import transaction
 
 from .actors import Actor, save_with_history, system_actor
+from .choices import PRESCRIPTION_TRANSITIONS
+from .errors import DomainError, TransitionNotAllowed
 from .models import Allergy, AllergyFlag, Encounter, Facility, Patient, Prescription
+from .roles import ADMIN, PHARMACIST, has_role
 from .rules.allergy import drug_allergy_conflicts
 from .rules.facts import allergy_entry
 
@@ -102,3 +105,72 @@ def patient_create(*, actor: Actor, reason: str, first_name: str, last_name: str
 def _sex_code(value: str) -> str:
     code = (value or "U").strip()[:1].upper()
     return code if code in {"F", "M", "O", "U"} else "U"
+
+
+# --- prescriptions: one write path for pharmacy, status and refills (issue 14 item 3) ---------------
+
+_pharmacy_change_handlers: list = []
+
+
+def register_pharmacy_change_handler(handler) -> None:
+    """The workflow app that owns pharmacy messaging (refills) moves a prescription to another
+    pharmacy: ``handler(prescription_id=, pharmacy=, actor=)`` sends CancelRx to the old pharmacy and
+    moves open requests. Registered from its AppConfig.ready; the core never names it."""
+    if handler not in _pharmacy_change_handlers:
+        _pharmacy_change_handlers.append(handler)
+
+
+class PrescriptionChangeRefused(DomainError):
+    code = "prescription_change_refused"
+
+
+_UNSET = object()
+
+
+def prescription_update(*, prescription_id: int, actor: Actor, reason: str, pharmacy=_UNSET, status: str | None = None,
+                        refills_remaining: int | None = None, **other) -> Prescription:
+    """Change a prescription's pharmacy, status, refills remaining or plain fields, checked and with
+    history. A pharmacy change goes through the registered handler (CancelRx to the old pharmacy,
+    NCPDP SCRIPT 2017071); a status change must be in PRESCRIPTION_TRANSITIONS; refills remaining
+    never exceeds the refills authorized and only a pharmacist or admin raises it (a correction; a
+    partner system only counts fills down)."""
+    with transaction.atomic():
+        rx = Prescription.objects.select_for_update().get(pk=prescription_id)
+        if pharmacy is None and rx.pharmacy_id is not None:
+            raise PrescriptionChangeRefused("A prescription sent to a pharmacy moves to another one; it is not "
+                                            "unassigned (discontinue it instead).", code="pharmacy_required")
+        if pharmacy not in (_UNSET, None) and pharmacy.pk != rx.pharmacy_id:
+            if not _pharmacy_change_handlers:
+                raise PrescriptionChangeRefused("No pharmacy messaging is installed to move this prescription.")
+            _pharmacy_change_handlers[0](prescription_id=rx.pk, pharmacy=pharmacy, actor=actor)
+            rx = Prescription.objects.select_for_update().get(pk=prescription_id)
+        changed: list[str] = []
+        notes: list[str] = []
+        if status is not None and status != rx.status:
+            if status not in PRESCRIPTION_TRANSITIONS.get(rx.status, frozenset()):
+                raise TransitionNotAllowed(model="prescription", current=rx.status, target=status)
+            notes.append(f"status {rx.status} → {status}")
+            rx.status = status
+            changed.append("status")
+        if refills_remaining is not None and refills_remaining != rx.refills_remaining:
+            if refills_remaining > rx.refills_authorized:
+                raise PrescriptionChangeRefused(
+                    f"Refills remaining cannot exceed the {rx.refills_authorized} refills authorized.",
+                    code="refills_exceed_authorized", errors={"refills_remaining": [
+                        {"code": "refills_exceed_authorized", "message": "More than the refills authorized."}]})
+            if refills_remaining > rx.refills_remaining and not has_role(actor, PHARMACIST, ADMIN):
+                raise PrescriptionChangeRefused(
+                    "Only a pharmacist or an admin may raise the refills remaining (a correction); "
+                    "more refills need a renewal.", code="refills_increase_not_allowed")
+            notes.append(f"refills remaining {rx.refills_remaining} → {refills_remaining}")
+            rx.refills_remaining = refills_remaining
+            changed.append("refills_remaining")
+        for name, value in other.items():
+            if getattr(rx, name) != value:
+                setattr(rx, name, value)
+                changed.append(name)
+        if changed:
+            rx.full_clean()
+            why = reason + (f" ({'; '.join(notes)})" if notes else "")
+            save_with_history(rx, actor=actor, reason=why, update_fields=changed)
+    return rx

@@ -18,6 +18,17 @@ class PayerAdmin(HistoryAdmin):
     list_display = ["name", "bin", "pcn", "endpoint_key", "expedited_hours", "standard_hours", "is_active"]
     search_fields = ["name", "bin", "pcn"]
     inlines = [CriteriaInline]
+    filter_horizontal = ["integrator_users"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "integrator_users":  # only integrator accounts speak for a payer
+            from django.contrib.auth import get_user_model
+
+            from pharmacy.roles import INTEGRATOR
+
+            kwargs["queryset"] = (get_user_model().objects.filter(groups__name=INTEGRATOR, is_active=True)
+                                  .distinct().order_by("username"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(models.PayerCriteria)

@@ -46,7 +46,14 @@ class Payer(models.Model):
     expedited_hours = models.PositiveIntegerField(null=True, blank=True)
     standard_hours = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    # Which API accounts (integrator role) speak for this payer: they see and answer only this
+    # payer's PA cases (issue 14 item 3). Bound from the payer's side like Pharmacy.integrator_users;
+    # the binding's history is kept on the payer's history rows.
+    integrator_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name="integrator accounts",
+        help_text="API accounts (integrator role) of this payer: they see and answer only its PA cases.",
+    )
+    history = HistoricalRecords(m2m_fields=[integrator_users])
 
     class Meta:
         ordering = ["name"]

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from pharmacy.dashboard import QueueSummary
 from pharmacy.roles import PRESCRIBER, user_roles
-from pharmacy.scoping import scope_to_prescriber
+from pharmacy.scoping import is_partner, partner_pharmacies, scope_to_prescriber
 
 from .choices import DECIDED_STATUSES, OPEN_STATUSES, WORK_STATUSES, CaseStatus
 from .deadlines import case_clock
-from .models import PACase, PAResponse, PASubmission
+from .models import PACase, PAResponse, PASubmission, Payer
 
 
 def pa_case_list(*, user) -> QuerySet[PACase]:
@@ -23,7 +23,13 @@ def pa_case_list(*, user) -> QuerySet[PACase]:
     qs = PACase.objects.select_related("patient", "drug", "payer", "prescription__prescriber", "submitted_by")
     if user_roles(user) == {PRESCRIBER}:
         qs = qs.filter(prescription__prescriber__user=user)
+    if is_partner(user):  # an integrator account: its pharmacies' cases and its payers' cases only
+        qs = qs.filter(Q(prescription__pharmacy__in=partner_pharmacies(user)) | Q(payer__in=partner_payers(user)))
     return qs.order_by(*PACase._meta.ordering)
+
+
+def partner_payers(user) -> QuerySet:
+    return Payer.objects.filter(integrator_users=user).values("pk")
 
 
 def pa_queue(*, user) -> QuerySet[PACase]:

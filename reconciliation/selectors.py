@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from pharmacy.dashboard import QueueSummary
 from pharmacy.models import AllergyFlag, Prescription
+from pharmacy.scoping import is_partner, scope_patients
 
 from .choices import OPEN_TASK_STATUSES, DiscrepancyStatus, InboundStatus, MatchItemStatus, TaskKind
 from .models import Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
@@ -40,7 +41,12 @@ def task_detail(*, task_id: int, user=None) -> ReconciliationTask:
 
 
 def inbound_list(*, user=None) -> QuerySet[InboundMessage]:
-    return InboundMessage.objects.select_related("patient").defer("payload").order_by("-received_at", "-id")
+    """Stored inbound messages; a partner (integrator account) sees only those about the patients of
+    its own pharmacies (a feed account posts, but reads no one else's patients: 45 CFR 164.502(b))."""
+    qs = InboundMessage.objects.select_related("patient").defer("payload").order_by("-received_at", "-id")
+    if user is not None and is_partner(user):
+        qs = scope_patients(qs, user, patient_path="patient")
+    return qs
 
 
 def match_item_queue(*, user=None) -> QuerySet[PatientMatchItem]:

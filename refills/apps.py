@@ -8,13 +8,16 @@ class RefillsConfig(AppConfig):
     def ready(self) -> None:
         from pharmacy.inbound import register
         from pharmacy.messaging.outbox import register_delivery_hook, register_payload_renderer
+        from pharmacy.services import register_pharmacy_change_handler
 
         from .inbound import PIPELINE
         from .links import KIND_PREFIX, render_link_message
-        from .services import on_authorization_delivered
+        from .services import on_authorization_delivered, prescription_change_pharmacy
 
         register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
         register_delivery_hook("ncpdp:", on_authorization_delivered)
+        # The core API moves a prescription to another pharmacy through this (CancelRx to the old one).
+        register_pharmacy_change_handler(prescription_change_pharmacy)
         # Prescriber links: the outbox keeps a placeholder; the URL is put in at delivery.
         for channel in ("email", "sms"):
             register_payload_renderer(f"{channel}:{KIND_PREFIX}", render_link_message)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from pharmacy.dashboard import QueueSummary
 from pharmacy.models import Fill
 from pharmacy.roles import PRESCRIBER, user_roles
-from pharmacy.scoping import scope_to_prescriber
+from pharmacy.scoping import scope_to_pharmacy, scope_to_prescriber
 
 from .choices import OPEN_STATUSES, RefillStatus
 from .models import RefillRequest
@@ -24,6 +24,7 @@ def refill_request_list(*, user) -> QuerySet[RefillRequest]:
     roles = user_roles(user)
     if roles == {PRESCRIBER}:  # a prescriber sees only their own patients' requests
         qs = qs.filter(prescription__prescriber__user=user)
+    qs = scope_to_pharmacy(qs, user, pharmacy_path="prescription__pharmacy")  # a partner: its pharmacies only
     return qs.order_by("-is_urgent", "run_out_date", "created_at", "id")
 
 

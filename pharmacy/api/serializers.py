@@ -9,10 +9,39 @@ from rest_framework import serializers
 
 from pharmacy import models
 from pharmacy.actors import save_with_history
+from pharmacy.roles import ADMIN, has_role
+from pharmacy.scoping import is_partner, scope_patients, scope_to_pharmacy
 from pharmacy.validators import normalize_ndc
 
 
-class ModelCleanSerializer(serializers.ModelSerializer):
+def scope_related_fields(fields: dict, user) -> dict:
+    """A partner (integrator account) may point a record only at its own pharmacies, their
+    prescriptions and patients: other ids answer 400 "does not exist" (issue 14 item 3)."""
+    if user is None or not is_partner(user):
+        return fields
+    for field in fields.values():
+        queryset = getattr(field, "queryset", None)
+        if field.read_only or queryset is None:
+            continue
+        if queryset.model is models.Pharmacy:
+            field.queryset = scope_to_pharmacy(queryset, user, pharmacy_path="pk")
+        elif queryset.model is models.Prescription:
+            field.queryset = scope_to_pharmacy(queryset, user)
+        elif queryset.model is models.Patient:
+            field.queryset = scope_patients(queryset, user)
+    return fields
+
+
+class PartnerScopedMixin:
+    """Serializers with related fields: the request's partner user sees only its own choices.
+    Pass ``context={"request": request}``."""
+
+    def get_fields(self):
+        request = self.context.get("request")
+        return scope_related_fields(super().get_fields(), getattr(request, "user", None))
+
+
+class ModelCleanSerializer(PartnerScopedMixin, serializers.ModelSerializer):
     """ModelSerializer + ``Model.full_clean()`` + history stamped with the acting user."""
 
     def validate(self, attrs):
@@ -79,6 +108,10 @@ class PatientSerializer(ModelCleanSerializer):
         validators = []  # (facility, mrn) uniqueness is checked by full_clean with the default facility
 
     def validate(self, attrs):
+        user = self._actor()
+        if self.instance is None and user is not None and is_partner(user) and not attrs.get("preferred_pharmacy"):
+            raise serializers.ValidationError({"preferred_pharmacy": [serializers.ErrorDetail(
+                "An integrator account creates patients for one of its own pharmacies.", code="required")]})
         if self.instance is None and not attrs.get("facility"):
             from pharmacy.services import default_facility
 
@@ -102,6 +135,16 @@ class PharmacySerializer(ModelCleanSerializer):
             "id", "ncpdp_id", "npi", "name", "phone", "address_line1", "city", "state", "postal_code",
             "outbound_transport", "outbound_endpoint", "is_active",
         ]
+        # Where a pharmacy's NCPDP traffic (PHI) goes is an admin's decision (issue 14 item 3).
+        admin_only_fields = ("outbound_transport", "outbound_endpoint")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = self._actor()
+        if user is None or not has_role(user, ADMIN):
+            for name in self.Meta.admin_only_fields:
+                fields[name].read_only = True
+        return fields
 
 
 class DrugSerializer(ModelCleanSerializer):
@@ -138,6 +181,15 @@ class PrescriptionSerializer(ModelCleanSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
     normalised_fields = ("expiration_date",)
+
+    def update(self, instance, validated_data):
+        """One write path: pharmacy (CancelRx to the old one), status (transition table) and refills
+        go through pharmacy.services.prescription_update, which records why."""
+        from pharmacy.services import prescription_update
+
+        changed = ", ".join(sorted(validated_data)) or "nothing"
+        return prescription_update(prescription_id=instance.pk, actor=self._actor(),
+                                   reason=f"prescription updated through the API ({changed})", **validated_data)
 
 
 class FillSerializer(ModelCleanSerializer):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from pharmacy import filters, models, selectors
 from pharmacy.access import mark_phi_access
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
-from pharmacy.scoping import is_prescriber_only, scope_patients
+from pharmacy.scoping import is_partner, is_prescriber_only, scope_patients, scope_to_pharmacy
 
 from . import serializers as s
 
@@ -52,12 +52,21 @@ class RecordViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     ordering = ["id"]
     # How a row reaches its patient; a prescriber-only user then sees only their own patients' rows.
     patient_path: str | None = None
+    # How a row reaches its pharmacy; a partner (integrator account) sees only its pharmacies' rows
+    # (and, without a pharmacy path, only its pharmacies' patients' rows).
+    pharmacy_path: str | None = None
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.patient_path and is_prescriber_only(self.request.user):
-            visible = scope_patients(models.Patient.objects.all(), self.request.user)
-            qs = qs.filter(**{f"{self.patient_path}__in": visible})
+        user = self.request.user
+        if is_partner(user):
+            if self.pharmacy_path:
+                return scope_to_pharmacy(qs, user, pharmacy_path=self.pharmacy_path)
+            if self.patient_path:
+                return scope_patients(qs, user, patient_path=self.patient_path)
+            return qs
+        if self.patient_path and is_prescriber_only(user):
+            qs = scope_patients(qs, user, patient_path=self.patient_path)
         return qs
 
 
@@ -101,7 +110,9 @@ class PrescriberViewSet(RecordViewSet):
 class PharmacyViewSet(RecordViewSet):
     serializer_class = s.PharmacySerializer
     queryset = models.Pharmacy.objects.order_by("id")
-    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
+    pharmacy_path = "pk"
+    # An integrator updates its own pharmacies (not their outbound endpoint: admin only) and creates none.
+    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE, "create": {PHARMACIST, ADMIN}}
     filterset_fields = ["ncpdp_id", "npi", "is_active"]
     search_fields = ["name", "ncpdp_id"]
 
@@ -117,6 +128,7 @@ class DrugViewSet(RecordViewSet):
 class PrescriptionViewSet(RecordViewSet):
     phi_what = "prescription"
     patient_path = "patient"
+    pharmacy_path = "pharmacy"
     serializer_class = s.PrescriptionSerializer
     queryset = models.Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").order_by("id")
     allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
@@ -126,6 +138,7 @@ class PrescriptionViewSet(RecordViewSet):
 class FillViewSet(RecordViewSet):
     phi_what = "fill"
     patient_path = "prescription__patient"
+    pharmacy_path = "prescription__pharmacy"
     serializer_class = s.FillSerializer
     queryset = models.Fill.objects.order_by("id")
     filterset_fields = ["prescription", "pharmacy", "status", "fill_date"]
@@ -210,6 +223,9 @@ class OutboxMessageViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = models.OutboxMessage.objects.order_by("-id")
     allowed_roles = {"read": {ADMIN, INTEGRATOR}, "resend": {ADMIN, INTEGRATOR}}
     filterset_fields = ["status", "kind", "transport", "message_id", "related_model", "related_id"]
+
+    def get_queryset(self):
+        return selectors.scope_outbox(models.OutboxMessage.objects.order_by("-id"), user=self.request.user)
 
     @extend_schema(request=None, responses=s.OutboxMessageSerializer)
     @action(detail=True, methods=["post"])

@@ -1,13 +1,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from pharmacy.api.serializers import PartnerScopedMixin
 from pharmacy.models import Drug, Patient, Prescription
 from pharmacy.validators import normalize_ndc, validate_bin
 from priorauth import selectors
 from priorauth.models import PACase, PAResponse, PASubmission
 
 
-class ClaimRejectionInSerializer(serializers.Serializer):
+class ClaimRejectionInSerializer(PartnerScopedMixin, serializers.Serializer):
     prescription = serializers.PrimaryKeyRelatedField(
         queryset=Prescription.objects.all(), required=False, allow_null=True
     )

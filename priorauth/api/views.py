@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from pharmacy.api.exceptions import error_body
 from pharmacy.api.views import PhiReadMixin
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN
+from pharmacy.scoping import is_partner
 from priorauth import selectors, services
 from priorauth.filters import PACaseFilter
 
@@ -28,7 +29,7 @@ class ClaimRejectionView(APIView):
         responses={201: s.ClaimRejectionOutSerializer, 200: s.ClaimRejectionOutSerializer},
     )
     def post(self, request):
-        data = s.ClaimRejectionInSerializer(data=request.data)
+        data = s.ClaimRejectionInSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         v = data.validated_data
         rejection, created = services.claim_rejection_receive(
@@ -65,6 +66,12 @@ class PAResponseView(APIView):
         data = request.data
         raw = json.dumps(data, default=str) if not isinstance(data, str) else data
         case_id = data.get("case") if isinstance(data, dict) else None
+        if is_partner(request.user) and not (str(case_id or "").isdigit() and selectors.pa_case_list(
+                user=request.user).filter(pk=int(case_id), payer__in=selectors.partner_payers(request.user)).exists()):
+            # A payer's integrator account answers only its own payer's cases: anyone else's case
+            # (or any case, for a pharmacy's account) is answered like an unknown one — stored,
+            # flagged, attached to no case, changing nothing (store first; no hint that it exists).
+            case_id = None
         response = services.pa_response_receive(
             case_id=case_id, data=data if isinstance(data, dict) else None, raw=raw
         )

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from rest_framework import serializers
 
+from pharmacy.api.serializers import PartnerScopedMixin
 from pharmacy.models import Prescription
 from refills.choices import IntakeChannel, RequestSource
 from refills.models import IntakeMessage, RefillRequest
@@ -22,7 +23,7 @@ class RefillRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RefillRequestCreateSerializer(serializers.Serializer):
+class RefillRequestCreateSerializer(PartnerScopedMixin, serializers.Serializer):
     prescription = serializers.PrimaryKeyRelatedField(queryset=Prescription.objects.all())
     kind = serializers.ChoiceField(choices=["refill", "renewal"], required=False)
     source = serializers.ChoiceField(choices=[RequestSource.API, RequestSource.STAFF], default=RequestSource.API)

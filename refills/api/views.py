@@ -36,7 +36,7 @@ class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     @extend_schema(request=s.RefillRequestCreateSerializer, responses={201: s.RefillRequestSerializer})
     def create(self, request, *args, **kwargs):
-        data = s.RefillRequestCreateSerializer(data=request.data)
+        data = s.RefillRequestCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         req = services.refill_request_open(prescription=data.validated_data["prescription"], actor=request.user,
                                            source=data.validated_data["source"],

@@ -44,8 +44,12 @@ def test_refill_queue_logs_each_patient_shown_with_one_insert(client, pharmacist
 
 
 def test_api_reads_are_logged(api_client_for):
-    patient = PatientFactory()
+    from tests.factories import PharmacyFactory
+
+    pharmacy = PharmacyFactory()
+    patient = PatientFactory(preferred_pharmacy=pharmacy)
     client = api_client_for("integrator")
+    pharmacy.integrator_users.add(client.user)  # an integrator reads its own pharmacies' patients
     assert client.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
     assert client.get("/api/v1/patients/").status_code == 200
     whats = set(PhiAccess.objects.filter(patient_id=patient.pk).values_list("what", flat=True))

@@ -90,11 +90,13 @@ def test_prescription_refills_on_schedule_ii_refused_with_citation(api_client_fo
 
 def test_prescription_create_sets_expiration_and_schedule(api_client_for):
     api = api_client_for("integrator")
+    pharmacy = PharmacyFactory()
+    pharmacy.integrator_users.add(api.user)  # an integrator writes for its own pharmacies only
     drug = DrugFactory(name="lorazepam", dea_schedule="4", therapeutic_class="benzodiazepine")
     response = api.post(
         "/api/v1/prescriptions/",
         {
-            "patient": PatientFactory().pk,
+            "patient": PatientFactory(preferred_pharmacy=pharmacy).pk,
             "prescriber": PrescriberFactory().pk,
             "drug": drug.pk,
             "sig": "1 tab bid prn anxiety",
@@ -104,7 +106,7 @@ def test_prescription_create_sets_expiration_and_schedule(api_client_for):
             "refills_remaining": 2,
             "written_date": "2026-11-01",
             "indication_code": "f411",
-            "pharmacy": PharmacyFactory().pk,
+            "pharmacy": pharmacy.pk,
         },
         format="json",
     )

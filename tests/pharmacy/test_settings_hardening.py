@@ -89,8 +89,11 @@ def test_mask_address(address, masked):
     assert mask_address(address) == masked
 
 
-def test_console_backends_log_the_masked_recipient_never_the_content(caplog, capsys, settings):
+def test_console_backends_log_the_masked_recipient_never_the_content(caplog, capsys, settings, monkeypatch):
     from django.core.mail import EmailMessage
+
+    # Another test may have re-run logging's dictConfig (which disables existing loggers).
+    monkeypatch.setattr(logging.getLogger("rxhub.messaging.console"), "disabled", False)
 
     from pharmacy.messaging.transports import ConsoleSmsBackend
 

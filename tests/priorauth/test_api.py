@@ -14,6 +14,23 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/claim-rejections/"
 
 
+@pytest.fixture
+def api_client_for(api_client_for):
+    """Here an integrator speaks for every pharmacy and payer that exists when its client is made
+    (scoping itself is tested in tests/test_partner_matrix.py)."""
+    from pharmacy.models import Pharmacy
+    from priorauth.models import Payer
+
+    def factory(role=None, user=None):
+        client = api_client_for(role, user)
+        if role == "integrator":
+            for bound in (*Pharmacy.objects.all(), *Payer.objects.all()):
+                bound.integrator_users.add(client.user)
+        return client
+
+    return factory
+
+
 def claim(rx, codes, ref="CLM-1", **extra):
     return {
         "prescription": rx.pk,

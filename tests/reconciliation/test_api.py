@@ -69,6 +69,9 @@ def test_inbound_messages_filter_and_retry(linked_ada, api_client_for, monkeypat
         m.setattr(services.inbound, "_open_task", lambda *a, **k: 1 / 0)
         client.post("/api/v1/hl7/", data=a03(control_id="F-1"), content_type="text/plain")
     client.post("/api/v1/hl7/", data=a03(control_id="OK-1", meds=("WARFARIN 5MG DAILY",)), content_type="text/plain")
+    # A feed account posts but reads no patient's messages unless bound to the patient's pharmacy.
+    assert client.get("/api/v1/inbound-messages/").json()["count"] == 0
+    client = api_client_for("technician")
     failed = client.get("/api/v1/inbound-messages/", {"status": "failed", "type": "ADT^A03", "channel": "http_hl7"})
     assert [row["control_id"] for row in failed.json()["results"]] == ["F-1"]
     assert "payload" not in failed.json()["results"][0]

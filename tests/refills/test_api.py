@@ -11,6 +11,7 @@ FIELDS = {"id", "prescription", "patient", "kind", "source", "status", "eligibil
 
 def test_create_then_retrieve_with_documented_fields(api_client_for, due_prescription):
     api = api_client_for("integrator")
+    due_prescription.pharmacy.integrator_users.add(api.user)  # its own pharmacy's prescription
     created = api.post("/api/v1/refill-requests/", {"prescription": due_prescription.pk}, format="json")
     assert created.status_code == 201, created.json()
     body = api.get(f"/api/v1/refill-requests/{created.json()['id']}/").json()
