@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('priorauth', '0001_initial'),
+        ('priorauth', '0002_queue_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
