@@ -251,6 +251,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Refills and renewals, prior authorization and medication reconciliation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Grouped by app (refills, prior authorization, reconciliation, audit, core), a description each.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pharmacy.api.schema.group_by_app"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
