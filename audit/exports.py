@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from pharmacy import registry
+
 from .history import history_models, patient_q
 
 CHUNK = 2000
@@ -171,39 +173,12 @@ CONTROLLED_SCHEDULES = ("2", "3", "4", "5")
 
 
 def controlled_substance_rows(*, start: date, end: date) -> Iterator[list]:
-    from refills.models import RefillRequest
+    """Controlled-substance decisions (DEA schedules II-V) made in the period, one row each.
 
+    The rows come from the workflow app that registered the ``controlled_substance_decisions``
+    export (refills, ``pharmacy.registry``); audit never imports a workflow app."""
     lo, hi = day_range(start, end)
-    qs = (
-        RefillRequest.objects.filter(
-            prescription__dea_schedule__in=CONTROLLED_SCHEDULES,
-            decided_at__gte=lo,
-            decided_at__lt=hi,
-            decided_by__isnull=False,
-        )
-        .select_related("prescription__drug", "prescription__prescriber", "patient", "decided_by")
-        .order_by("decided_at", "id")
-    )
     yield CONTROLLED_HEADER
-    for r in qs.iterator(chunk_size=CHUNK):
-        rx = r.prescription
-        prescriber = rx.prescriber
-        yield [
-            r.decided_at,
-            r.pk,
-            r.kind,
-            r.status,
-            rx.dea_schedule,
-            rx.drug.name,
-            rx.drug.strength,
-            getattr(rx, "rx_number", ""),
-            r.patient_id,
-            r.patient.mrn,
-            f"{prescriber.last_name}, {prescriber.first_name}",
-            prescriber.dea_number,
-            r.decided_by.get_username(),
-            r.denial_reason_code,
-            r.approved_quantity,
-            r.approved_days_supply,
-            r.approved_refills,
-        ]
+    provider = registry.export("controlled_substance_decisions")
+    if provider is not None:
+        yield from provider(lo=lo, hi=hi, schedules=CONTROLLED_SCHEDULES, chunk_size=CHUNK)

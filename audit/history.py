@@ -6,7 +6,13 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.models import Q
 
-PROJECT_APPS = ("pharmacy", "refills", "priorauth", "reconciliation", "audit")
+from pharmacy import registry
+
+
+def project_apps() -> list[str]:
+    """The project's apps: the core and every app that registered its contribution (pharmacy/registry.py)."""
+    return [c.app_label for c in registry.contributions()]
+
 
 # Models of project apps without HistoricalRecords, each with the reason (the complete-history
 # test fails for any other model that lacks it).
@@ -21,7 +27,7 @@ def project_models():
     """Concrete, non-historical models of the project apps."""
     from simple_history.models import HistoricalChanges
 
-    for app_label in PROJECT_APPS:
+    for app_label in project_apps():
         try:
             config = apps.get_app_config(app_label)
         except LookupError:

@@ -25,3 +25,9 @@ class PharmacyConfig(AppConfig):
         # the uid is kept so nothing connects it twice).
         post_save.connect(receivers.prescription_created, sender=Prescription,
                           dispatch_uid="reconciliation-allergy-check")
+
+        # What the core itself adds to the shared menu and schedules (the apps add theirs the same way).
+        from . import registry, tasks
+        from .context_processors import CORE_MENU
+
+        registry.register(self, menu=CORE_MENU, schedules=tasks.SCHEDULES)

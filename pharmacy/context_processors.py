@@ -1,24 +1,24 @@
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from . import registry
+from .registry import MenuEntry
 from .roles import INTEGRATOR, user_roles
 
-# The main menu: (label, URL name, app whose pages mark it current). An entry is shown only when the
-# view behind it admits one of the person's roles (its role_required rule), so no link leads to a 403.
-MENU = [
-    ("Dashboard", "dashboard", "dashboard"),
-    ("Patients", "patient-search", "patient-search"),
-    ("Refills", "refills:queue", "refills"),
-    ("Prior auth", "priorauth:queue", "priorauth"),
-    ("Reconciliation", "reconciliation:queue", "reconciliation"),
-    ("Outbox", "outbox", "outbox"),
-    ("Audit", "audit:access-log", "audit"),
-    ("API tokens", "api-tokens", "api-tokens"),
-]
+# The main menu: the core's entries and those each app registers (pharmacy/registry.py), in order.
+# An entry is shown only when the view behind it admits one of the person's roles (its
+# role_required rule), so no link leads to a 403.
+CORE_MENU = (
+    MenuEntry("Dashboard", "dashboard", "dashboard", order=10),
+    MenuEntry("Patients", "patient-search", "patient-search", order=20),
+    MenuEntry("Outbox", "outbox", "outbox", order=60),
+    MenuEntry("API tokens", "api-tokens", "api-tokens", order=80),
+)
 
 
 def menu_for(roles) -> list[dict]:
     items = []
-    for label, name, key in MENU:
+    for entry in registry.menu_entries():
+        label, name, key = entry.label, entry.url_name, entry.key
         if key == "dashboard" and roles == {INTEGRATOR}:
             continue  # an integrator's start page is its API tokens
         try:

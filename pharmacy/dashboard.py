@@ -1,13 +1,12 @@
-"""The dashboard's queue cards. Each workflow app offers ``selectors.queue_summary(user=…)``."""
+"""The dashboard's queue cards: each workflow app registers its ``dashboard_card`` (pharmacy/registry.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 
 from django.utils import timezone
 
-QUEUE_APPS = ("refills", "priorauth", "reconciliation")
+from . import registry
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,4 @@ class QueueSummary:
 
 
 def queue_summaries(*, user) -> list[QueueSummary]:
-    summaries = []
-    for app in QUEUE_APPS:
-        try:
-            selectors = import_module(f"{app}.selectors")
-        except ModuleNotFoundError:
-            continue
-        provider = getattr(selectors, "queue_summary", None)
-        if provider is not None:
-            summaries.append(provider(user=user))
-    return summaries
+    return [card(user=user) for card in registry.dashboard_cards()]

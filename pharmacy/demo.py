@@ -1,14 +1,13 @@
 """Deterministic demo data: a human practice and a veterinary clinic, their pharmacies,
 prescribers, 220 patients and 30 animals with prescriptions, fills (with gaps and early fills),
 allergies, diagnoses, coverage, labs and visits. Workflow apps add their own demo rows through
-``<app>.demo.seed(context)`` when present."""
+the ``demo_seed(context)`` they register (pharmacy/registry.py)."""
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from importlib import import_module
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -16,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from . import models
+from . import models, registry
 from .actors import bulk_create_recorded, save_with_history, stamp, system_actor
 from .catalog import drug_catalog_load
 from .progress import Progress
@@ -33,7 +32,6 @@ DEMO_USERS = [
     ("admin", "admin", "Ada", "Brooks"),
     ("integrator", "integrator", "Ivan", "Kowalski"),
 ]
-EXTENSIONS = ("refills.demo", "priorauth.demo", "reconciliation.demo")
 
 FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
          "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
@@ -119,14 +117,8 @@ def seed_demo(*, stdout, seed: int = 20261124) -> DemoContext:
         _patients(ctx, actor)
         _prescriptions(ctx, actor)
         _clinical_context(ctx, actor)
-    for module_name in EXTENSIONS:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:  # a real import error inside the app's demo must show
-                raise
-            continue
-        module.seed(ctx)
+    for seed in registry.demo_seeders():  # each app's demo rows (its registered demo_seed)
+        seed(ctx)
     return ctx
 
 

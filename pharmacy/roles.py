@@ -11,6 +11,8 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
+from . import registry
+
 PHARMACIST = "pharmacist"
 TECHNICIAN = "technician"
 PRESCRIBER = "prescriber"
@@ -55,15 +57,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
 
 
 def all_role_permissions() -> dict[str, set[str]]:
-    """The core table plus each workflow app's ``<app>/roles.py: ROLE_PERMISSIONS``."""
-    from importlib import import_module
-    from importlib.util import find_spec
-
+    """The core table plus the ``role_permissions`` each app registered (pharmacy/registry.py)."""
     merged = {role: set(perms) for role, perms in ROLE_PERMISSIONS.items()}
-    for app in ("refills", "priorauth", "reconciliation", "audit"):
-        if find_spec(f"{app}.roles") is not None:
-            for role, perms in import_module(f"{app}.roles").ROLE_PERMISSIONS.items():
-                merged.setdefault(role, set()).update(perms)
+    for table in registry.role_permissions():
+        for role, perms in table.items():
+            merged.setdefault(role, set()).update(perms)
     return merged
 
 

@@ -1,20 +1,11 @@
-"""Recurring tasks, declared in code (each app's ``tasks.SCHEDULES``) and synced to django-q2."""
+"""Recurring tasks, declared in code (each app registers its ``tasks.SCHEDULES``) and synced to django-q2."""
 from __future__ import annotations
 
-from importlib import import_module
-
-APPS = ("pharmacy", "refills", "priorauth", "reconciliation", "audit")
+from . import registry
 
 
 def declared_schedules() -> list[dict]:
-    schedules = []
-    for app in APPS:
-        try:
-            module = import_module(f"{app}.tasks")
-        except ModuleNotFoundError:
-            continue
-        schedules.extend(getattr(module, "SCHEDULES", []))
-    return schedules
+    return registry.schedules()
 
 
 def sync_schedules() -> list[str]:

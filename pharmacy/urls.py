@@ -1,11 +1,9 @@
-from importlib.util import find_spec
-
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import registry, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -22,10 +20,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
-# Each workflow app contributes its pages (<app>/urls.py, namespaced by the app's name).
-for app in ("refills", "priorauth", "reconciliation", "audit"):
-    if find_spec(f"{app}.urls") is not None:
-        urlpatterns.append(path(f"{app}/", include(f"{app}.urls")))
+# Each app contributes its pages (the URLconf it registered, mounted at /<app>/, namespaced by the app).
+for contribution in registry.contributions():
+    if contribution.urls is not None:
+        urlpatterns.append(path(f"{contribution.app_label}/", include(contribution.urls)))
 
 # Styled error pages with the reason and a way back (pharmacy/error_views.py).
 handler403 = "pharmacy.error_views.permission_denied"

@@ -1,9 +1,6 @@
 """Base pages: dashboard, patient search, patient page."""
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
-
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
@@ -13,9 +10,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import selectors
+from . import registry, selectors
 from .access import mark_phi_access
-from .dashboard import QUEUE_APPS, queue_summaries
+from .dashboard import queue_summaries
 from .models import Patient
 from .roles import ADMIN, INTEGRATOR, PHARMACIST, PRESCRIBER, TECHNICIAN, role_required, user_roles
 
@@ -66,16 +63,9 @@ def patient_detail(request, pk: int):
 
 
 def patient_panels(*, patient, user) -> list[dict]:
-    """Sections each workflow app adds to the patient page (``<app>.selectors.patient_panels``):
-    dicts with ``title``, ``template`` and ``context``; each costs a fixed number of queries."""
-    panels = []
-    for app in (*QUEUE_APPS, "audit"):
-        if find_spec(f"{app}.selectors") is None:
-            continue
-        provider = getattr(import_module(f"{app}.selectors"), "patient_panels", None)
-        if provider is not None:
-            panels.extend(provider(patient=patient, user=user))
-    return panels
+    """Sections each app adds to the patient page (its registered ``patient_panels``): dicts with
+    ``title``, ``template`` and ``context``; each costs a fixed number of queries."""
+    return [panel for provider in registry.patient_panel_providers() for panel in provider(patient=patient, user=user)]
 
 
 @never_cache

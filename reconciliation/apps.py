@@ -18,3 +18,21 @@ class ReconciliationConfig(AppConfig):
 
         # A recorded fill is shared with a consenting EHR (FHIR MedicationDispense).
         post_save.connect(receivers.fill_recorded, sender=Fill, dispatch_uid="reconciliation-dispense-share")
+
+        # What this app adds to the shared pages and machinery (the core reads pharmacy/registry.py).
+        from pharmacy.registry import MenuEntry
+        from pharmacy.registry import register as register_contribution
+
+        from . import demo, roles, selectors, tasks
+        from .api import urls as api_urls
+
+        register_contribution(
+            self, urls="reconciliation.urls", dashboard_card=selectors.queue_summary,
+            patient_panels=selectors.patient_panels,
+            menu=[MenuEntry("Reconciliation", "reconciliation:queue", "reconciliation", order=50)],
+            schedules=getattr(tasks, "SCHEDULES", []),
+            api_register=api_urls.register,
+            api_urlpatterns=api_urls.urlpatterns,
+            role_permissions=roles.ROLE_PERMISSIONS,
+            demo_seed=demo.seed,
+        )

@@ -21,3 +21,22 @@ class RefillsConfig(AppConfig):
         # Prescriber links: the outbox keeps a placeholder; the URL is put in at delivery.
         for channel in ("email", "sms"):
             register_payload_renderer(f"{channel}:{KIND_PREFIX}", render_link_message)
+
+        # What this app adds to the shared pages and machinery (the core reads pharmacy/registry.py).
+        from pharmacy.registry import MenuEntry
+        from pharmacy.registry import register as register_contribution
+
+        from . import demo, roles, selectors, tasks
+        from .api import urls as api_urls
+
+        register_contribution(
+            self, urls="refills.urls", dashboard_card=selectors.queue_summary,
+            patient_panels=selectors.patient_panels,
+            menu=[MenuEntry("Refills", "refills:queue", "refills", order=30)],
+            schedules=getattr(tasks, "SCHEDULES", []),
+            api_register=api_urls.register,
+            api_urlpatterns=api_urls.urlpatterns,
+            role_permissions=roles.ROLE_PERMISSIONS,
+            demo_seed=demo.seed,
+            exports={"controlled_substance_decisions": selectors.controlled_substance_decisions},
+        )

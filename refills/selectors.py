@@ -120,3 +120,40 @@ def refill_next_open(*, user, query, after_pk: int, request=None) -> RefillReque
     qs = refill_queue_filtered(user=user, query=query, request=request).qs
     return (qs.filter(status__in=DECIDE_NOW_STATUSES).exclude(pk=after_pk)
             .filter(Q(claimed_by__isnull=True) | Q(claimed_by=user)).first())
+
+
+def controlled_substance_decisions(*, lo, hi, schedules, chunk_size: int = 2000):
+    """Decided refill requests of controlled prescriptions in [lo, hi): the rows of audit's
+    controlled-substance export (registered as ``controlled_substance_decisions``, refills/apps.py)."""
+    qs = (
+        RefillRequest.objects.filter(
+            prescription__dea_schedule__in=schedules,
+            decided_at__gte=lo,
+            decided_at__lt=hi,
+            decided_by__isnull=False,
+        )
+        .select_related("prescription__drug", "prescription__prescriber", "patient", "decided_by")
+        .order_by("decided_at", "id")
+    )
+    for r in qs.iterator(chunk_size=chunk_size):
+        rx = r.prescription
+        prescriber = rx.prescriber
+        yield [
+            r.decided_at,
+            r.pk,
+            r.kind,
+            r.status,
+            rx.dea_schedule,
+            rx.drug.name,
+            rx.drug.strength,
+            getattr(rx, "rx_number", ""),
+            r.patient_id,
+            r.patient.mrn,
+            f"{prescriber.last_name}, {prescriber.first_name}",
+            prescriber.dea_number,
+            r.decided_by.get_username(),
+            r.denial_reason_code,
+            r.approved_quantity,
+            r.approved_days_supply,
+            r.approved_refills,
+        ]

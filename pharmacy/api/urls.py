@@ -1,9 +1,7 @@
-from importlib import import_module
-from importlib.util import find_spec
-
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from .. import registry
 from . import views
 
 
@@ -31,15 +29,13 @@ router.register("lab-results", views.LabResultViewSet, basename="labresult")
 router.register("encounters", views.EncounterViewSet, basename="encounter")
 router.register("outbox", views.OutboxMessageViewSet, basename="outbox")
 
-# Workflow apps register their viewsets on the same router and may add plain paths:
-# <app>/api/urls.py defines register(router) and/or urlpatterns.
+# Apps register their viewsets on the same router and may add plain paths (their registered
+# ``api_register(router)`` and ``api_urlpatterns``, pharmacy/registry.py).
 extra = []
-for app in ("refills", "priorauth", "reconciliation", "audit"):
-    if find_spec(f"{app}.api") is not None and find_spec(f"{app}.api.urls") is not None:
-        module = import_module(f"{app}.api.urls")
-        if hasattr(module, "register"):
-            module.register(router)
-        extra.extend(getattr(module, "urlpatterns", []))
+for contribution in registry.contributions():
+    if contribution.api_register is not None:
+        contribution.api_register(router)
+    extra.extend(contribution.api_urlpatterns)
 
 urlpatterns = [
     path("auth/token/", views.ObtainTokenView.as_view(), name="api-token"),

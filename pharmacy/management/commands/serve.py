@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import util
 
+from django.core.management import get_commands
 from django.core.management.base import BaseCommand
 
 logger = logging.getLogger("rxhub.serve")
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         children: list[Child] = []
         if not no_cluster:
             children.append(Child("task cluster", [*manage, "qcluster"]))
-        mllp_installed = util.find_spec("reconciliation.management.commands.mllp_listener") is not None
+        mllp_installed = "mllp_listener" in get_commands()  # offered by an installed app's commands
         if mllp_port and mllp_installed:
             children.append(Child("MLLP listener", [*manage, "mllp_listener", "--host", host,
                                                     "--port", str(mllp_port)]))
