@@ -133,6 +133,9 @@ def _handle(row: InboundNcpdpMessage, *, body: bytes, user, request, dedupe: boo
         return _fail(row, _reject("Message", f"unreadable: {type(exc).__name__}: {exc}"[:300]),
                      _salvaged_reply_header(body))
 
+    if parsed.schema_errors:  # NCPDP_XSD_DIR set: the sender's message is not schema-valid; read it tolerantly
+        log.warning("NCPDP inbound %s (%s %s): %d schema error(s), first: %s", row.pk, parsed.transaction,
+                    parsed.message_id[:35], len(parsed.schema_errors), parsed.schema_errors[0][:200])
     header = ncpdp.reply_header(parsed)
     with transaction.atomic():
         row = InboundNcpdpMessage.objects.select_for_update().get(pk=row.pk)
