@@ -1,5 +1,8 @@
 """Styled error pages with the reason and a way back; refused requests log one line."""
 
+import logging
+import sys
+
 import pytest
 from django.test import Client
 
@@ -54,10 +57,17 @@ def test_refused_request_logs_one_line_without_traceback(make_user, capfd):
     from django.utils.log import configure_logging
 
     configure_logging(dj_settings.LOGGING_CONFIG, dj_settings.LOGGING)
-    client = Client()
-    client.force_login(make_user("prescriber"))
-    assert client.get("/audit/phi-access/").status_code == 403
-    err = capfd.readouterr().err
+    try:
+        client = Client()
+        client.force_login(make_user("prescriber"))
+        assert client.get("/audit/phi-access/").status_code == 403
+        err = capfd.readouterr().err
+    finally:
+        # The handlers just configured write to capfd's stream, which closes after this test: point
+        # them back at the real stderr so later tests' log lines do not fail with "Logging error".
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setStream(sys.__stderr__)
     lines = [line for line in err.splitlines() if line.strip()]
     assert any("Forbidden" in line and "/audit/phi-access/" in line for line in lines), err
     assert "Traceback" not in err and "PermissionDenied" not in err
