@@ -158,3 +158,23 @@ def scope_outbox(qs: QuerySet[models.OutboxMessage], *, user) -> QuerySet[models
             ids = scope_to_pharmacy(model.objects.all(), user).annotate(key=Cast("pk", CharField())).values("key")
             allowed |= Q(related_model=label, related_id__in=ids)
     return qs.filter(allowed)
+
+
+def drugs_matching(text: str, *, ingredient: str = "", limit: int = 20) -> list[models.Drug]:
+    """Active catalog drugs for a name as people write it ("DOXYCYCLINE HYCLATE 100MG", "Vibramycin",
+    "doxycycline 100 mg cap"): the same key as the core normaliser gives (pharmacy/rules/drug_names.py),
+    exact strength first. Also the catalog search offered when a name matches nothing."""
+    from .rules.drug_names import default_catalog, name_strength, normalise_name, normalise_strength
+
+    catalog = default_catalog()
+    key = normalise_name(ingredient) if ingredient else catalog.ingredient(text)
+    if not key:
+        return []
+    names = catalog.names.get(key, [])
+    first = key.split()[0]
+    qs = models.Drug.objects.filter(is_active=True).filter(Q(name__in=names) | Q(name__istartswith=first))
+    rows = [d for d in qs.order_by("name", "strength", "id")[:500]
+            if catalog.ingredient(d.name) == key or normalise_name(d.name).startswith(key)]
+    wanted = name_strength(text)
+    rows.sort(key=lambda d: (normalise_strength(d.strength) != wanted if wanted else False, d.name, d.strength))
+    return rows[:limit]

@@ -25,7 +25,6 @@ as-needed (PRN) medications; otherwise the class default (MEDIUM for chronic mai
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -38,7 +37,13 @@ from pharmacy.rules.allergy import (  # noqa: F401 (AllergyEntry, drug_allergy_c
     conflict_reason,
     drug_allergy_conflicts,
 )
-from pharmacy.rules.drug_names import Catalog, default_catalog, normalise_name
+from pharmacy.rules.drug_names import (  # noqa: F401  (normalise_strength, name_strength: one place, the core)
+    Catalog,
+    default_catalog,
+    name_strength,
+    normalise_name,
+    normalise_strength,
+)
 from pharmacy.rules.drug_names import digits as _digits
 
 NEW_IN_EHR = "new_in_ehr"
@@ -106,18 +111,6 @@ class Finding:
 
 
 # --- names, codes, strengths -------------------------------------------------------------------
-
-def normalise_strength(value: str) -> str:
-    """"10MG", "10 mg", "10.0 mg tablet" → "10 mg"; "" when no number is present."""
-    m = re.search(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g|ml|units?|iu|meq|%|mmol)?", (value or "").lower())
-    if not m:
-        return ""
-    number = m.group(1).rstrip("0").rstrip(".") if "." in m.group(1) else m.group(1)
-    unit = (m.group(2) or "").replace("units", "unit")
-    return f"{number} {unit}".strip()
-
-
-
 
 def resolve(med: EhrMedication, catalog: Catalog | None = None) -> EhrMedication:
     catalog = catalog or default_catalog()

@@ -51,8 +51,16 @@ def task_detail(request, pk: int):
     for d in discrepancies:
         d.flags = flags.get(d.prescription_id, [])
     mark_phi_access(request, [task.patient_id], f"reconciliation task {task.pk}")
+    # Catalog search for an EHR drug name the catalog did not recognise (choose it, then accept).
+    drug_for, drug_q = request.GET.get("for", ""), request.GET.get("drug_q", "").strip()
+    if drug_for.isdigit() and drug_q:
+        from pharmacy.selectors import drugs_matching
+
+        for d in discrepancies:
+            if str(d.pk) == drug_for:
+                d.drug_results = drugs_matching(drug_q)
     return render(request, "reconciliation/task_detail.html", {
-        "task": task, "discrepancies": discrepancies, "flags": flags,
+        "task": task, "discrepancies": discrepancies, "flags": flags, "drug_for": drug_for, "drug_q": drug_q,
         "can_decide": bool({PHARMACIST, ADMIN} & _roles(request.user)),
     })
 
@@ -76,7 +84,9 @@ def _back_to_task(request, discrepancy_id: int):
 @require_POST
 def accept(request, pk: int):
     note = request.POST.get("note", "")[:2000]
-    _run(request, lambda: services.discrepancy_accept(discrepancy_id=pk, actor=request.user, note=note),
+    drug = request.POST.get("drug", "")
+    _run(request, lambda: services.discrepancy_accept(discrepancy_id=pk, actor=request.user, note=note,
+                                                      drug_id=int(drug) if drug.isdigit() else None),
          "Accepted and applied.")
     return _back_to_task(request, pk)
 

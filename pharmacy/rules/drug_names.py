@@ -1,6 +1,10 @@
-"""Drug names → ingredients: the name normaliser and the catalog lookup (moved as they were from
-reconciliation/compare.py so the allergy rule in the core can use them; engineer `newcomer`'s
-drug-name normaliser replaces this module's internals, issue 11).
+"""Drug names as pharmacists and EHRs write them → one key: the name normaliser and the catalog
+lookup, used everywhere a drug name is compared (reconciliation, allergy rule, catalog search).
+
+"DOXYCYCLINE HYCLATE 100MG", "doxycycline hyclate 100 mg capsule" and "Doxycycline 100 mg cap" all
+have the key "doxycycline" (salt forms, dose forms, release modifiers and strengths are dropped;
+"/", "-" and "and" join combination ingredients), and strengths compare as "100 mg" (issue 11).
+Salt and dose-form words: FDA/USP salt nomenclature (USP "Salt Policy"), NCI dose-form terms (SPL).
 
 Pure: plain strings and catalog dicts in, strings out.
 """
@@ -16,7 +20,17 @@ _SALTS = {"hydrochloride", "hcl", "sodium", "potassium", "calcium", "magnesium",
           "besylate", "maleate", "mesylate", "fumarate", "sulfate", "citrate", "acetate", "phosphate",
           "bromide", "chloride", "er", "xr", "sr", "xl", "cr", "dr", "ec", "la", "oral", "tablet", "tablets",
           "tab", "tabs", "capsule", "capsules", "cap", "caps", "solution", "suspension", "injection", "pen",
-          "extended", "release", "delayed", "immediate"}
+          "extended", "release", "delayed", "immediate",
+          # more salt / hydrate forms (USP salt nomenclature)
+          "hyclate", "monohydrate", "dihydrate", "trihydrate", "anhydrous", "hydrobromide", "bitartrate",
+          "dipropionate", "propionate", "valerate", "furoate", "disodium", "medoxomil", "mononitrate",
+          "axetil", "pivoxil", "hemihydrate", "decanoate", "hbr",
+          # dose forms and routes (SPL dose-form terms)
+          "cream", "ointment", "gel", "lotion", "patch", "inhaler", "inhalation", "aerosol", "spray", "nasal",
+          "drops", "ophthalmic", "otic", "chewable", "odt", "disintegrating", "orally", "sublingual", "film",
+          "powder", "elixir", "syrup", "liquid", "vial", "syringe", "topical", "transdermal", "suppository",
+          "rectal", "vaginal", "pack", "kit", "packet", "softgel", "caplet", "by", "mouth", "po",
+          "and", "with", "w"}
 _STRENGTH_RE = re.compile(r"\d[\d.,/\-]*\s*(mg|mcg|g|ml|units?|iu|meq|%|mmol)?\b", re.I)
 
 
@@ -25,6 +39,21 @@ def normalise_name(name: str) -> str:
     text = _STRENGTH_RE.sub(" ", (name or "").lower())
     words = [w for w in re.split(r"[^a-z]+", text) if w and w not in _SALTS]
     return " ".join(words)
+
+
+def normalise_strength(value: str) -> str:
+    """"10MG", "10 mg", "10.0 mg tablet" → "10 mg"; "" when no number is present."""
+    m = re.search(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g|ml|units?|iu|meq|%|mmol)?", (value or "").lower())
+    if not m:
+        return ""
+    number = m.group(1).rstrip("0").rstrip(".") if "." in m.group(1) else m.group(1)
+    unit = (m.group(2) or "").replace("units", "unit")
+    return f"{number} {unit}".strip()
+
+
+def name_strength(name: str) -> str:
+    """The strength written inside a name ("DOXYCYCLINE HYCLATE 100MG" → "100 mg"), or ""."""
+    return normalise_strength(name) if re.search(r"\d", name or "") else ""
 
 
 def digits(value: str) -> str:
@@ -41,11 +70,14 @@ class Catalog:
         self.classes: dict[str, str] = {}
         self.high_alert: dict[str, bool] = {}
         self.by_code: dict[str, str] = {}
+        self.names: dict[str, list[str]] = {}  # key → the catalog's names for it ("doxycycline hyclate")
         for entry in entries:
             generic = normalise_name(entry.get("name") or "")
             if not generic:
                 continue
             self.generic[generic] = generic
+            if entry["name"] not in self.names.setdefault(generic, []):
+                self.names[generic].append(entry["name"])
             for brand in entry.get("brand_names") or []:
                 self.generic.setdefault(normalise_name(brand), generic)
             if entry.get("therapeutic_class"):
@@ -68,6 +100,11 @@ class Catalog:
             if head in self.generic:
                 return self.generic[head]
         return norm
+
+    def catalog_names(self, name: str, code: str = "") -> list[str]:
+        """The catalog's own names for what a person wrote ("DOXYCYCLINE HYCLATE 100MG" →
+        ["doxycycline hyclate"]); [] when the catalog does not know it."""
+        return list(self.names.get(self.ingredient(name, code), []))
 
     def drug_class(self, ingredient: str) -> str:
         return self.classes.get(ingredient, "")

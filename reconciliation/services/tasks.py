@@ -115,11 +115,16 @@ def _decide(discrepancy: Discrepancy, target: str, *, actor: Actor, note: str) -
     discrepancy.decided_by, discrepancy.decided_at, discrepancy.note = actor_user(actor), timezone.now(), note.strip()
 
 
-def discrepancy_accept(*, discrepancy_id: int, actor: Actor, note: str = "") -> Discrepancy:
-    """Accept and apply exactly this discrepancy's change, in one transaction with history."""
+def discrepancy_accept(*, discrepancy_id: int, actor: Actor, note: str = "", drug_id: int | None = None) -> Discrepancy:
+    """Accept and apply exactly this discrepancy's change, in one transaction with history.
+    ``drug_id``: the catalog drug a pharmacist chose for an EHR name the catalog did not recognise."""
     require_role(actor, PHARMACIST, ADMIN, action="accept a reconciliation item")
     with transaction.atomic():
         task, discrepancy = _locked_pair(discrepancy_id)
+        if drug_id is not None:
+            if not Drug.objects.filter(pk=drug_id, is_active=True).exists():
+                raise DomainError("Choose an active drug from the catalog search.", code="drug_unknown")
+            discrepancy.ehr_data = {**(discrepancy.ehr_data or {}), "chosen_drug_id": drug_id}
         _decide(discrepancy, DiscrepancyStatus.ACCEPTED, actor=actor, note=note)
         discrepancy.applied = _apply(discrepancy, task, actor=actor)
         save_with_history(
@@ -134,6 +139,7 @@ def discrepancy_accept(*, discrepancy_id: int, actor: Actor, note: str = "") -> 
                 "applied",
                 "created_prescription",
                 "created_allergy",
+                *(["ehr_data"] if drug_id is not None else []),
             ],
         )
         record_event(kind="reconciliation.accepted", actor=actor, subject=discrepancy, patient_id=task.patient_id,
@@ -189,14 +195,21 @@ def _set_rx_status(rx: Prescription, status: str, *, actor: Actor, reason: str) 
 
 
 def _drug_for(ehr: dict, fallback: Drug | None = None) -> Drug:
-    ingredient = ehr.get("ingredient") or compare.default_catalog().ingredient(ehr.get("name") or ehr.get("text") or "")
-    drugs = list(Drug.objects.filter(name__iexact=ingredient, is_active=True).order_by("id"))
-    if not drugs and fallback is not None and fallback.name.lower() == ingredient:
+    """The catalog drug an EHR line names, through the core's one normaliser (salt forms, dose
+    forms and strengths as pharmacists write them: "DOXYCYCLINE HYCLATE 100MG" is the catalog's
+    "doxycycline hyclate 100 mg capsule")."""
+    from pharmacy.selectors import drugs_matching
+
+    written = ehr.get("name") or ehr.get("text") or ""
+    if ehr.get("chosen_drug_id"):  # chosen by the pharmacist from the catalog search
+        return Drug.objects.get(pk=ehr["chosen_drug_id"])
+    drugs = drugs_matching(written, ingredient=ehr.get("ingredient") or "")
+    if not drugs and fallback is not None and drugs_matching(fallback.name, ingredient=ehr.get("ingredient") or ""):
         drugs = [fallback]
     if not drugs:
-        raise DomainError(f"“{ehr.get('name') or ehr.get('text')}” is not in the drug catalog; add the drug, then "
-                          f"accept again.", code="drug_unknown")
-    wanted = compare.normalise_strength(ehr.get("strength", ""))
+        raise DomainError(f"“{written}” matches no drug in the catalog. Search the catalog below for the drug "
+                          f"the EHR means and accept it as that drug.", code="drug_unknown")
+    wanted = compare.normalise_strength(ehr.get("strength", "")) or compare.name_strength(written)
     return next((d for d in drugs if wanted and compare.normalise_strength(d.strength) == wanted), drugs[0])
 
 
