@@ -622,6 +622,13 @@ class _CcdaReader:
         period = et.find("period")
         if period is None or period.get("nullFlavor"):
             return ""
+        low, high = period.find("low"), period.find("high")
+        if not period.get("value") and low is not None and high is not None:
+            # period as IVL_PQ (every 4 to 6 hours): a range of intervals
+            unit = (low.get("unit") or "").strip()
+            if unit == "h" and low.get("value") and high.get("value"):
+                return frequency_from_period(low.get("value"), "h", period_max=high.get("value"))
+            return ""
         try:
             value = Decimal(period.get("value", "").strip())
         except InvalidOperation:
@@ -738,7 +745,9 @@ class _CcdaReader:
             substance=substance or kind["display"],
             code=allergen["code"],
             code_system=allergen["system"] if allergen["code"] else "",
-            category=ALLERGY_CATEGORY.get(kind["code"], ""),
+            # an allergen coded in RxNorm/NDC is a drug whatever general kind the value names
+            category="drug" if allergen["code"] and allergen["system"] in (RXNORM, NDC)
+            else ALLERGY_CATEGORY.get(kind["code"], ""),
             negated=negated,
         )
         reactions = _first_with_template(obs, "observation", TPL_REACTION)
@@ -944,6 +953,26 @@ class _CcdaReader:
         self.record.encounter = e
 
 
+def _entry_as_section(root: Element) -> Element | None:
+    """A single entry cut out of a document (a Medication Activity, an Allergy Observation or Concern
+    Act, a Problem Observation): read it as the section it belongs to."""
+    kind = ""
+    if root.tag == "substanceAdministration" and (_has(root, TPL_MED_ACTIVITY) or not _tids(root)):
+        kind = "10160-0"
+    elif root.tag in ("observation", "act") and (_has(root, TPL_ALLERGY_OBS) or _has(root, TPL_ALLERGY_CONCERN)):
+        kind = "48765-2"
+    elif root.tag in ("observation", "act") and _has(root, TPL_PROBLEM_OBS):
+        kind = "11450-4"
+    if not kind:
+        return None
+    section = Element("section")
+    code = Element("code", {"code": kind})
+    entry = Element("entry")
+    entry.append(root)
+    section.extend([code, entry])
+    return section
+
+
 def read_ccda(data: bytes | str) -> ClinicalRecord:
     """Read a C-CDA document (CCD, Discharge/Transfer Summary, H&P …) or a bare section fragment.
 
@@ -979,7 +1008,17 @@ def read_ccda(data: bytes | str) -> ClinicalRecord:
     sections = list(root.iter("section"))
     record.message_type = "Fragment"
     if not sections:
-        raise ClinicalParseError(f"not a C-CDA document or section: root element <{root.tag}>")
+        wrapped = _entry_as_section(root)
+        if wrapped is None:
+            body = root if root.tag == "nonXMLBody" else root.find("nonXMLBody")
+            if body is not None:
+                record.warnings.append(
+                    f"a nonXMLBody fragment ({_attr(body, 'text', 'mediaType') or 'unstated media type'}):"
+                    " no structured sections; the lists are unknown")
+                record.medications_unknown = record.allergies_unknown = True
+                return record
+            raise ClinicalParseError(f"not a C-CDA document or section: root element <{root.tag}>")
+        sections = [wrapped]
     recognised = reader.read_sections(sections)
     finish_allergies(record)
     if not recognised:

@@ -18,6 +18,7 @@ from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 from pharmacy.interop.detect import detect_format, read_clinical
 from pharmacy.interop.fhir import read_fhir
 from pharmacy.interop.summary import format_summary, summarize_file
+from tests.interop.corpus_more_ccda import MORE_CCDA_EXPECTED
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 FHIR_DIR = CORPUS / "fhir-r4"
@@ -511,7 +512,7 @@ CCDA_EXPECTED: dict[str, dict] = {
             ),
             dict(ATENOLOL, start_date=date(2012, 3, 18)),
         ],
-        "allergies": [dict(PENICILLIN_70618, category="other"), dict(CODEINE_2670, substance="codeine")],
+        "allergies": [dict(PENICILLIN_70618, category="drug"), dict(CODEINE_2670, substance="codeine")],
         "problems": 4,
         "labs": 6,
     },
@@ -711,6 +712,7 @@ CCDA_EXPECTED: dict[str, dict] = {
         "allergies": [dict(PENICILLIN_70618, code="7980"), dict(CODEINE_2670, substance="Codeine")],
     },
     "ms-fhir-converter/CCD.ccda": {
+        "medications_unknown": True,  # its medications section is nullFlavor NI
         "type": "CCD",
         "patient": (
             "Jones",
@@ -725,6 +727,9 @@ CCDA_EXPECTED: dict[str, dict] = {
         "warning": "section 10160-0: no information",
     },
 }
+
+
+CCDA_EXPECTED.update(MORE_CCDA_EXPECTED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,12 +750,16 @@ def _check_record(record: ClinicalRecord, want: dict) -> None:
         p = record.patient
         assert p is not None
         assert (p.family, p.given, p.birth_date, p.sex) == (family, given, birth, sex)
-        assert [(i.value, i.type, i.assigning_authority) for i in p.identifiers] == idents
+        if idents is not None:
+            assert [(i.value, i.type, i.assigning_authority) for i in p.identifiers] == idents
     else:
         assert record.patient is None
     _check_subset(record.medications, want.get("meds", []), "medications")
     _check_subset(record.allergies, want.get("allergies", []), "allergies")
     assert record.no_known_allergies is want.get("nka", False)
+    assert record.medications_unknown is want.get("medications_unknown", False)
+    if "allergies_unknown" in want:
+        assert record.allergies_unknown is want["allergies_unknown"]
     if "warning" in want:
         assert any(want["warning"] in w for w in record.warnings), record.warnings
     if "type" in want:

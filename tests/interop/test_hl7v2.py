@@ -157,6 +157,17 @@ CORPUS: dict[str, Refused | Read] = {
     "python-hl7/samples.py__sample_msh.hl7": Read(
         ["ADT^A01"], patient=("RUFUSS", "MELLODIAL", date(1952, 11, 29), "F"), problems=[("440.21", "icd9")]),
     "python-hl7/test_parse.py__non_ascii_cp1252.hl7": Refused(("MSH-9",)),
+    # Added for issue 16 (read by hand; no medications or allergies in any of them):
+    # HL7-dotnetcore (MIT): an ADT^O01 with blank lines between segments; an ORM^O01 lab order whose
+    # PID-5 is "Jane^Doe^T" (family Jane, given Doe, as written).
+    "hl7-dotnetcore/Sample-ADT.txt": Read(["ADT^O01"], patient=("DOE", "JOHN", date(1948, 2, 3), "M")),
+    "hl7-dotnetcore/Sample-ORM.txt": Read(["ORM^O01"], patient=("Jane", "Doe", date(1992, 11, 12), "M")),
+    # nHapi (MPL-2.0): seven OML^O21 lab messages in one file; an Italian ADT^A03 with four PID-3
+    # identifiers; an OMD^O03 diet order whose PID-8 sex "1" is not table 0001.
+    "nhapi/OML_O21_messages.txt": Read(["OML^O21"] * 7, patient=("EVERYMAN", "ADAM", date(1980, 1, 1), "M")),
+    "nhapi/adt_a03.txt": Read(["ADT^A03"], patient=("ZZZ", "ZZZ", date(1983, 8, 24), "F")),
+    "nhapi/omd_o03.txt": Read(["OMD^O03"], patient=("DUMAS", "VICTOR HUGO", date(1974, 3, 25), ""),
+                              warnings=("PID-8",)),
 }
 
 
