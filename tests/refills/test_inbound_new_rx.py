@@ -154,3 +154,24 @@ def test_another_script_version_is_refused_saying_which(api, rx):
     assert response.status_code == 400 and error.error_code == "601"
     assert "SCRIPT 2023011" in error.error_description and "supports SCRIPT 2017071" in error.error_description
     assert Prescription.objects.count() == 1
+
+
+@pytest.mark.parametrize(("field", "value", "element"), [
+    ("address_line1", "", "Body/NewRx/Patient/HumanPatient/Address/AddressLine1"),
+    ("phone", "555-0100", "Body/NewRx/Patient/HumanPatient/CommunicationNumbers/PrimaryTelephone/Number"),
+    ("last_name", "王", "Body/NewRx/Patient/HumanPatient/Name/LastName"),
+])
+def test_approval_whose_message_the_schema_cannot_carry_is_refused_naming_the_field(make_request, pharmacist, field,
+                                                                                    value, element):
+    """The service path: nothing changes, nothing is queued, the error names the message field."""
+    from pharmacy.errors import DomainError
+    from pharmacy.models import OutboxMessage
+
+    req = make_request()
+    setattr(req.patient, field, value)
+    req.patient.save(update_fields=[field])
+    with pytest.raises(DomainError) as exc:
+        services.refill_request_approve(request_id=req.pk, actor=pharmacist)
+    assert exc.value.code == "ncpdp_value_refused" and element in str(exc.value)
+    assert RefillRequest.objects.get(pk=req.pk).status == "needs_review"
+    assert not OutboxMessage.objects.filter(kind__startswith="ncpdp:").exists()
