@@ -160,3 +160,14 @@ class OutboxMessageAdmin(HistoryAdmin):
         for message in queryset:
             outbox_resend(outbox_id=message.pk, actor=request.user)
         self.message_user(request, f"{queryset.count()} message(s) queued again.")
+
+
+@admin.register(models.CollaborativePracticeAgreement)
+class CollaborativePracticeAgreementAdmin(HistoryAdmin):
+    """Agreements under which named pharmacists may authorize renewals (never Schedule II–V)."""
+
+    list_display = ["title", "prescriber", "effective_date", "end_date", "max_days_supply", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["title", "prescriber__last_name", "document_reference"]
+    filter_horizontal = ["pharmacists", "pharmacist_groups"]
+    autocomplete_fields = ["prescriber"]

@@ -574,6 +574,51 @@ class Encounter(TimeStamped):
             raise ValidationError({"date": "An encounter date cannot be in the future."})
 
 
+class CollaborativePracticeAgreement(TimeStamped):
+    """A prescriber's signed agreement letting named pharmacists authorize renewals of certain drugs
+    (docs/standards.md "Who may authorize what"; state law decides whether and how — 48 states and
+    DC permit CPAs in some form, NASPA/NABP surveys). Recorded by an admin; none exist by default.
+    Never covers Schedule II–V: this system is not EPCS-certified (21 CFR 1311)."""
+
+    title = models.CharField(max_length=200)
+    prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="practice_agreements")
+    pharmacists = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+",
+                                         help_text="Pharmacists who may act under the agreement.")
+    pharmacist_groups = models.ManyToManyField("auth.Group", blank=True, related_name="+",
+                                               help_text="…or every pharmacist in these groups.")
+    drug_classes = models.JSONField(default=list, blank=True, help_text='Therapeutic class slugs, e.g. ["statin"].')
+    drug_names = models.JSONField(default=list, blank=True, help_text='Generic names, e.g. ["atorvastatin"].')
+    max_days_supply = models.PositiveIntegerField(
+        default=365, help_text="Most days of supply one renewal may authorize (days supply × (refills + 1)).")
+    effective_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    document_reference = models.CharField(max_length=200, help_text="Where the signed agreement is kept.")
+    is_active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    history = HistoricalRecords(m2m_fields=[pharmacists, pharmacist_groups])
+
+    class Meta:
+        ordering = ["prescriber__last_name", "title"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_date__isnull=True) | Q(end_date__gte=F("effective_date")),
+                                   name="cpa_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.prescriber})"
+
+    def clean(self) -> None:
+        from .drug_classes import THERAPEUTIC_CLASSES
+
+        unknown = [c for c in self.drug_classes or [] if c not in THERAPEUTIC_CLASSES]
+        if unknown:
+            raise ValidationError({"drug_classes": f"Unknown therapeutic class(es): {', '.join(unknown)}."})
+        if not (self.drug_classes or self.drug_names):
+            raise ValidationError("Name the drug classes or drugs the agreement covers.")
+        if self.end_date and self.end_date < self.effective_date:
+            raise ValidationError({"end_date": "The agreement cannot end before it starts."})
+
+
 class OutboxMessage(models.Model):
     """An outbound message written in the same transaction as the change that causes it, then
     delivered by a task with retries. ``message_id`` makes delivery idempotent at the receiver;

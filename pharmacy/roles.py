@@ -36,7 +36,8 @@ def _perms(app: str, models: list[str], actions: tuple[str, ...]) -> set[str]:
 # Allergy flags are raised by the allergy check only: staff see them, an admin may clear one.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     PHARMACIST: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change"))
-    | {"pharmacy.view_outboxmessage", "pharmacy.view_allergyflag"},
+    | {"pharmacy.view_outboxmessage", "pharmacy.view_allergyflag",
+       "pharmacy.view_collaborativepracticeagreement"},
     TECHNICIAN: _perms("pharmacy", _CORE_MODELS, ("view",)) | {"pharmacy.view_allergyflag"}
     | _perms("pharmacy", ["patient", "fill", "allergy", "diagnosis", "coverage", "labresult", "encounter"],
              ("add", "change")),
@@ -46,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # and their roles, core records, outbound messages, the task schedules, login lockouts, API tokens.
     ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete"))
     | _perms("pharmacy", ["outboxmessage", "allergyflag"], ("view", "change"))
+    # Collaborative practice agreements are recorded by an admin (issue 13), kept with history.
+    | _perms("pharmacy", ["collaborativepracticeagreement"], ("view", "add", "change"))
     | _perms("auth", ["user", "group"], ("view", "add", "change"))
     | _perms("authtoken", ["token", "tokenproxy"], ("view", "add", "delete"))
     | _perms("django_q", ["schedule"], ("view", "add", "change"))

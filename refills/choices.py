@@ -42,7 +42,10 @@ S = RefillStatus
 # Allowed transitions (DESIGN.md). Any open state may also become cancelled.
 TRANSITIONS: dict[str, set[str]] = {
     S.RECEIVED: {S.AUTO_APPROVED, S.NEEDS_REVIEW},
-    S.NEEDS_REVIEW: {S.APPROVED, S.DENIED, S.AWAITING_PRESCRIBER, S.REPLACED_BY_NEW_PRESCRIPTION},
+    # approved_with_changes from the queue: a pharmacist under a collaborative practice agreement, or
+    # a smaller quantity on a refill (pharmacy/rules/authority.py decides who may).
+    S.NEEDS_REVIEW: {S.APPROVED, S.APPROVED_WITH_CHANGES, S.DENIED, S.AWAITING_PRESCRIBER,
+                     S.REPLACED_BY_NEW_PRESCRIPTION},
     S.AWAITING_PRESCRIBER: {S.APPROVED, S.APPROVED_WITH_CHANGES, S.DENIED, S.EXPIRED, S.AWAITING_NEW_PRESCRIPTION,
                             S.REPLACED_BY_NEW_PRESCRIPTION},
     # The new prescription (NCPDP NewRx) arrives → replaced; none within NEW_PRESCRIPTION_WAIT_DAYS →

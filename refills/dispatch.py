@@ -2,6 +2,8 @@
 decision's transaction (pharmacy/interop/ncpdp/ builds them)."""
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 
 from pharmacy.errors import DomainError
@@ -67,6 +69,9 @@ def authorization_message(request: RefillRequest, *, response: str, refills: int
                 medication=med, patient=_patient(rx.patient), pharmacy=_pharmacy(pharmacy),
                 prescriber=_prescriber(rx.prescriber))
             return "ncpdp:RxRenewalResponse", message_id, xml
+        # ``note``: the agreement and the pharmacist acting under it, what changed (issue 13).
+        if note:
+            med = dataclasses.replace(med, note=_short(note, 210))  # MedicationPrescribed/Note
         xml = ncpdp.build_new_rx(header=header, patient=_patient(rx.patient), pharmacy=_pharmacy(pharmacy),
                                  prescriber=_prescriber(rx.prescriber), medication=med)
     except ncpdp.ValueRefused as exc:

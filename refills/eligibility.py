@@ -13,7 +13,9 @@ Terms
 
 Blocking vs warning (our choices)
 - Always blocking: ``not_active`` for on hold / discontinued / any status other than active,
-  expired and completed; ``duplicate_open_request`` (DESIGN: a second open request is refused).
+  expired and completed (those block a refill); ``duplicate_open_request`` (DESIGN: a second open request is refused);
+  ``allergy_conflict`` (an active allergy the one allergy rule matches; a pharmacist may override it
+  with a reason, a protocol never). ``too_soon`` is overridable the same way (vacation supply).
 - Blocking for a refill, warning for a renewal: the renewal triggers above; ``too_soon`` (the
   prescriber may authorize early, the pharmacy still dispenses on the eligible date);
   ``vcpr_exam_overdue`` (a refill needs a valid VCPR; a renewal goes to the veterinarian, who
@@ -66,12 +68,16 @@ NO_CONTACT_METHOD = "no_contact_method"
 NO_COVERAGE = "no_coverage"
 VCPR_EXAM_OVERDUE = "vcpr_exam_overdue"
 NO_FILL_HISTORY = "no_fill_history"
+ALLERGY_CONFLICT = "allergy_conflict"
 
 REASON_CODES: tuple[str, ...] = (
     NOT_ACTIVE, NO_REFILLS_REMAINING, EXPIRED, EXPIRES_BEFORE_RUN_OUT, SCHEDULE_II_NO_REFILLS,
     SCHEDULE_III_IV_SIX_MONTHS, SCHEDULE_III_IV_MAX_REFILLS, TOO_SOON, DUPLICATE_OPEN_REQUEST,
-    NO_CONSENT, NO_CONTACT_METHOD, NO_COVERAGE, VCPR_EXAM_OVERDUE, NO_FILL_HISTORY,
+    NO_CONSENT, NO_CONTACT_METHOD, NO_COVERAGE, VCPR_EXAM_OVERDUE, NO_FILL_HISTORY, ALLERGY_CONFLICT,
 )
+# Blocking findings a pharmacist (a person, with a reason) may override — never a protocol rule
+# (issue 13): an allergy conflict, and a refill too soon (e.g. a vacation supply).
+OVERRIDABLE_CODES = frozenset({ALLERGY_CONFLICT, TOO_SOON})
 
 # Citations (kept short; shown beside each reason). The DEA ones live with the limits in
 # pharmacy/rules/controlled.py.
@@ -79,7 +85,9 @@ AVMA_VCPR = "AVMA VCPR (examination within 12 months in most states)"
 TOO_SOON_CITATION = "Payer refill-too-soon edit (NCPDP reject 79); default 75 % of days supply, configurable"
 EXPIRY_DEFAULT_CITATION = "State law; default 365 days from the date written, configurable"
 
-# Statuses after which the only way forward is a renewal; every other non-active status blocks.
+# Statuses after which the only way forward is a renewal (the prescriber decides); every other
+# non-active status (on hold, discontinued, …) blocks both kinds. A completed prescription blocks
+# a refill; its renewal is the prescriber's to decide.
 RENEWABLE_STATUSES = frozenset({"expired", "completed"})
 
 
@@ -139,6 +147,7 @@ class Reason:
     message: str
     blocking: bool
     citation: str
+    overridable: bool = False  # a pharmacist may override it with a reason (OVERRIDABLE_CODES)
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,8 @@ class _Finding:
 
     def reason(self, kind: Kind) -> Reason:
         blocking = self.blocks_refill if kind == REFILL else self.blocks_renewal
-        return Reason(self.code, self.message, blocking, self.citation)
+        return Reason(self.code, self.message, blocking, self.citation,
+                      overridable=blocking and self.code in OVERRIDABLE_CODES)
 
 
 @dataclass(frozen=True)
@@ -351,6 +361,7 @@ def check_eligibility(
     today: date,
     policy: EligibilityPolicy = EligibilityPolicy(),
     kind: Kind = REFILL,
+    allergy_conflicts: tuple[str, ...] = (),
 ) -> EligibilityResult:
     """Every reason for and against opening a request of ``kind`` today.
 
@@ -379,6 +390,15 @@ def check_eligibility(
             f"Too soon: {used} of {last.days_supply} days' supply used ({_pct(share)}, "
             f"{_pct(policy.too_soon_share)} needed); eligible on {state.earliest.isoformat()}.",
             TOO_SOON_CITATION, blocks_refill=True, blocks_renewal=False,
+        ))
+
+    if allergy_conflicts:
+        # docs/standards.md "Allergy cross-sensitivity" (one rule, pharmacy/rules): a person decides.
+        found.append(_Finding(
+            ALLERGY_CONFLICT,
+            "Active allergy conflict: " + "; ".join(allergy_conflicts) + ".",
+            "Patient allergy list; cross-sensitivity per docs/standards.md (AAAAI/ACAAI 2022, Strom 2003)",
+            blocks_refill=True, blocks_renewal=True,
         ))
 
     if has_open_request:

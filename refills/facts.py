@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from pharmacy.models import Fill, LabResult, Patient, Prescription
+from pharmacy.models import Allergy, Fill, LabResult, Patient, Prescription
 from pharmacy.rules.facts import fill_records
 
 from . import protocol
@@ -28,6 +28,11 @@ def patient_facts(patient: Patient, *, has_coverage: bool) -> PatientFacts:
         has_phone=bool(patient.phone), has_email=bool(patient.email), has_coverage=has_coverage,
         last_visit_date=patient.last_visit_date, species=patient.species,
     )
+
+
+def conflict_labels(conflicts: Iterable[Allergy]) -> tuple[str, ...]:
+    """How an allergy conflict is named in an eligibility finding."""
+    return tuple(f"{a.substance}{' (' + a.reaction + ')' if a.reaction else ''}" for a in conflicts)
 
 
 def protocol_rules() -> list[protocol.ProtocolRule]:
@@ -62,9 +67,28 @@ def protocol_facts(*, rx: Prescription, fills: Iterable[Fill], labs: Iterable[La
 
 
 def reasons_as_json(result) -> list[dict]:
-    return [{"code": r.code, "message": r.message, "blocking": r.blocking, "citation": r.citation}
-            for r in result.reasons]
+    return [{"code": r.code, "message": r.message, "blocking": r.blocking, "citation": r.citation,
+             "overridable": r.overridable} for r in result.reasons]
 
 
 def trace_as_json(decision) -> list[dict]:
     return [{"name": c.name, "passed": c.passed, "detail": c.detail, "skipped": c.skipped} for c in decision.trace]
+
+
+def current_eligibility(rx: Prescription, *, kind: str, today: date, policy=None):
+    """Eligibility as of ``today`` from the stored rows (fills, coverage, allergies): the gate
+    every approval passes, and what the request page shows as blocking. Three queries."""
+    from pharmacy.models import Coverage
+
+    from .conf import eligibility_policy
+    from .eligibility import check_eligibility
+
+    fills = list(rx.fills.all())
+    has_coverage = Coverage.objects.filter(patient_id=rx.patient_id, is_active=True).exists()
+    from pharmacy.rules.allergy import allergy_conflicts
+
+    conflicts = allergy_conflicts(rx.drug, Allergy.objects.filter(patient_id=rx.patient_id))
+    return check_eligibility(prescription=prescription_facts(rx, fills),
+                             patient=patient_facts(rx.patient, has_coverage=has_coverage),
+                             has_open_request=False, today=today, policy=policy or eligibility_policy(), kind=kind,
+                             allergy_conflicts=conflict_labels(conflicts))

@@ -8,6 +8,9 @@ class ApproveForm(forms.Form):
     quantity = forms.DecimalField(required=False, min_value=0, decimal_places=3)
     days_supply = forms.IntegerField(required=False, min_value=1)
     refills = forms.IntegerField(required=False, min_value=0)
+    override_reason = forms.CharField(required=False, max_length=500, label="Override reason (pharmacist)",
+                                      help_text="Only for an allergy conflict or a refill too soon, e.g. vacation "
+                                                "supply.")
 
 
 class DenyForm(forms.Form):

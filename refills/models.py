@@ -44,6 +44,12 @@ class ProtocolRule(models.Model):
     check_too_soon = models.BooleanField(default=True)
     min_therapy_months = models.PositiveSmallIntegerField(default=6)
     bridge_days = models.PositiveSmallIntegerField(default=30)
+    # A renewal (a new prescription) may be authorized by a rule only under a collaborative practice
+    # agreement it names (pharmacy/rules/authority.py); never for Schedule II–V.
+    agreement = models.ForeignKey("pharmacy.CollaborativePracticeAgreement", null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+",
+                                  help_text="The collaborative practice agreement under which this rule may "
+                                            "authorize renewals (none: refills only).")
     source = models.TextField(blank=True, help_text="Citation for the rule.")
     notes = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
@@ -89,6 +95,13 @@ class RefillRequest(models.Model):
     approved_quantity = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     approved_days_supply = models.PositiveIntegerField(null=True, blank=True)
     approved_refills = models.PositiveSmallIntegerField(null=True, blank=True)
+    # What the decision changed ({"refills": {"from": 0, "to": 5}, …}), the agreement a pharmacist
+    # (or a protocol rule) acted under, and the reason a pharmacist overrode a blocking finding.
+    changes = models.JSONField(default=dict, blank=True)
+    agreement = models.ForeignKey("pharmacy.CollaborativePracticeAgreement", null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="refill_requests")
+    override_reason = models.TextField(blank=True)
+    overridden_findings = models.JSONField(default=list, blank=True)
     # Prescriber, pharmacy and patient exchanges.
     prescriber = models.ForeignKey(Prescriber, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     forwarded_at = models.DateTimeField(null=True, blank=True)

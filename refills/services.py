@@ -23,10 +23,10 @@ from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
 from pharmacy.rules import controlled
 from pharmacy.rules.allergy import allergy_conflicts
 
-from . import dispatch, facts
+from . import authority, dispatch, facts
 from .choices import OPEN_STATUSES, RefillStatus, RequestKind, RequestSource, can_transition
 from .conf import eligibility_policy
-from .eligibility import check_eligibility
+from .eligibility import OVERRIDABLE_CODES, check_eligibility
 from .models import RefillRequest
 from .protocol import decide
 
@@ -97,42 +97,50 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
         patient = rx.patient
         has_coverage = Coverage.objects.filter(patient=patient, is_active=True).exists()
         other_open = RefillRequest.objects.filter(prescription=rx, status__in=OPEN_STATUSES).exclude(pk=req.pk).exists()
+        conflicts = allergy_conflicts(rx.drug, Allergy.objects.filter(patient=patient))
         result = check_eligibility(prescription=facts.prescription_facts(rx, fills),
                                    patient=facts.patient_facts(patient, has_coverage=has_coverage),
                                    has_open_request=other_open, today=today, policy=eligibility_policy(),
-                                   kind=req.kind)
-        conflicts = allergy_conflicts(rx.drug, Allergy.objects.filter(patient=patient))
+                                   kind=req.kind, allergy_conflicts=facts.conflict_labels(conflicts))
         last_auto = (RefillRequest.objects.filter(prescription=rx, decided_by__username="system:refill-protocol")
                      .exclude(pk=req.pk).order_by("-decided_at").values_list("decided_at", flat=True).first())
         labs = LabResult.objects.filter(patient=patient, collected_at__gte=timezone.now() - timedelta(days=800))
         decision = decide(facts.protocol_rules(), facts.protocol_facts(
             rx=rx, fills=fills, labs=labs, eligibility=result, allergy_conflict=bool(conflicts),
             last_protocol_approval=last_auto.date() if last_auto else None), today)
+        from .models import ProtocolRule as Row
+
+        rule_row = Row.objects.filter(name=decision.rule_name).first() if decision.rule_name else None
+        if result.kind_required != req.kind:
+            req.kind = result.kind_required
+        decision = _with_authority(decision, req=req, rx=rx, rule_row=rule_row, today=today)
         req.eligibility = facts.reasons_as_json(result)
         req.protocol_trace = facts.trace_as_json(decision)
         req.protocol_mode, req.protocol_outcome = decision.mode, decision.outcome
         req.protocol_suggestion = decision.suggested_action if decision.outcome != "approve" else "approve"
         if result.run_out_date and not req.run_out_date:
             req.run_out_date = result.run_out_date
-        if result.kind_required != req.kind:
-            req.kind = result.kind_required
-        from .models import ProtocolRule as Row
-
-        req.protocol_rule = Row.objects.filter(name=decision.rule_name).first() if decision.rule_name else None
+        req.protocol_rule = rule_row
         fields = ("eligibility", "protocol_trace", "protocol_mode", "protocol_outcome", "protocol_suggestion",
                   "run_out_date", "kind", "protocol_rule")
         if decision.auto_approve and result.eligible:
             req.decided_by = PROTOCOL_USER()
             req.decided_at = timezone.now()
+            req.agreement_id = _protocol_agreement(req, rx, rule_row, today)
             req.note = f"Approved by protocol rule “{decision.rule_name}”"
+            if req.agreement_id:
+                req.note += f" under collaborative practice agreement #{req.agreement_id}"
             _move(
                 req,
                 S.AUTO_APPROVED,
                 actor=PROTOCOL,
-                reason=f"Protocol rule {decision.rule_name}: every check passed",
-                fields=(*fields, "decided_by", "decided_at", "note"),
+                reason=f"Protocol rule {decision.rule_name}: every check passed"
+                       + (f" (collaborative practice agreement #{req.agreement_id})" if req.agreement_id else ""),
+                fields=(*fields, "decided_by", "decided_at", "note", "agreement"),
             )
-            _authorize(req, actor=PROTOCOL, response="Approved")
+            _authorize(req, actor=PROTOCOL, response="Approved",
+                       message_note=(f"Protocol under CPA #{req.agreement_id} (collaborative practice agreement); "
+                                     f"rule {decision.rule_name}"[:210] if req.agreement_id else ""))
             record_event(kind="refill.auto_approved", actor=PROTOCOL, subject=req, patient_id=req.patient_id,
                          summary=f"Auto-approved by rule {decision.rule_name}")
         else:
@@ -156,6 +164,37 @@ def _store_triage(req: RefillRequest) -> None:
         import logging
 
         logging.getLogger(__name__).exception("Triage summary for refill request %s failed", req.pk)
+
+
+def _with_authority(decision, *, req: RefillRequest, rx: Prescription, rule_row, today: date):
+    """A protocol verdict "approve" holds only when the rule may authorize this request
+    (pharmacy/rules/authority.py: a renewal only under the agreement the rule names, never
+    Schedule II–V) and within the limits; otherwise the request goes to a person, with the reason
+    in the trace."""
+    import dataclasses
+
+    from .protocol import Check
+
+    if decision.outcome != "approve":
+        return decision
+    answer = authority.authority_for(req, rx, PROTOCOL, agreement_id=rule_row.agreement_id if rule_row else None,
+                                     today=today)
+    detail = f"{answer.message} ({answer.citation})"
+    if answer.allowed:
+        try:
+            authority.limits_check(req, rx, authority.change_of(), today=today, renewal=answer.kind == "renewal")
+        except ValidationError as exc:
+            answer, detail = None, "; ".join(exc.messages)
+    if answer is not None and answer.allowed:
+        return dataclasses.replace(decision, trace=(*decision.trace, Check("authorized", True, detail)))
+    return dataclasses.replace(decision, outcome="refer", suggested_action="refer_to_prescriber",
+                               trace=(*decision.trace, Check("authorized", False, detail)))
+
+
+def _protocol_agreement(req: RefillRequest, rx: Prescription, rule_row, today: date) -> int | None:
+    answer = authority.authority_for(req, rx, PROTOCOL, agreement_id=rule_row.agreement_id if rule_row else None,
+                                     today=today)
+    return answer.agreement.id if answer.agreement else None
 
 
 def PROTOCOL_USER():  # noqa: N802 — the user row behind the protocol's system actor
@@ -209,74 +248,140 @@ def _may_decide(req: RefillRequest, actor, verb: str) -> None:
 
 # --- decisions --------------------------------------------------------------------------------
 
-def _validated_changes(rx: Prescription, quantity, days_supply, refills) -> dict:
-    errors = {}
-    if quantity is not None and Decimal(str(quantity)) <= 0:
-        errors["quantity"] = "Quantity must be greater than zero."
-    if days_supply is not None and int(days_supply) <= 0:
-        errors["days_supply"] = "Days supply must be greater than zero."
-    if refills is not None:
-        limit = controlled.max_refills(rx.dea_schedule)
-        if int(refills) < 0:
-            errors["refills"] = "Refills cannot be negative."
-        elif limit is not None and int(refills) > limit:
-            errors["refills"] = (f"Schedule {rx.dea_schedule} allows at most {limit} refills "
-                                 f"({controlled.max_refills_citation(rx.dea_schedule)}).")
-    if errors:
-        raise ValidationError(errors)
-    return {"quantity": quantity, "days_supply": days_supply, "refills": refills}
+def _eligibility_gate(req: RefillRequest, rx: Prescription, actor: Actor, *, kind: str, today: date,
+                      override_reason: str) -> list[str]:
+    """Blocking findings stop every approval (API 409 ``not_eligible`` with the finding codes). An
+    allergy conflict or a refill too soon may be overridden by a pharmacist — a person, with a
+    reason — never by a protocol or a link. Returns the codes overridden."""
+    result = facts.current_eligibility(rx, kind=kind, today=today)
+    blocking = result.blocking_reasons
+    if not blocking:
+        return []
+    decider = authority.decider_for(actor, req, rx)
+    overridable = all(r.code in OVERRIDABLE_CODES for r in blocking)
+    if overridable and override_reason.strip() and decider.kind == "pharmacist":
+        return [r.code for r in blocking]
+    hint = ""
+    if overridable:
+        hint = (" A pharmacist may override this with a reason." if decider.kind == "pharmacist"
+                else " Only a pharmacist may override this, with a reason.")
+    raise DomainError(
+        "Not eligible: " + " ".join(f"{r.message} ({r.citation})" for r in blocking) + hint,
+        code="not_eligible",
+        errors={"eligibility": [{"code": r.code, "message": r.message} for r in blocking]})
+
+
+def _changes(rx: Prescription, change, values: tuple) -> dict:
+    quantity, days, refills = values
+    out = {}
+    if change.quantity is not None and quantity != rx.quantity:
+        out["quantity"] = {"from": str(rx.quantity.normalize()), "to": str(quantity.normalize())}
+    if change.days_supply is not None and days != rx.days_supply:
+        out["days_supply"] = {"from": rx.days_supply, "to": days}
+    if change.refills is not None and refills != rx.refills_authorized:
+        out["refills"] = {"from": rx.refills_authorized, "to": refills}
+    return out
+
+
+def describe_changes(changes: dict) -> str:
+    names = {"quantity": "quantity", "days_supply": "days supply", "refills": "refills"}
+    return "; ".join(f"{names.get(k, k)} {v['from']} → {v['to']}" for k, v in changes.items())
 
 
 def refill_request_approve(*, request_id: int, actor: Actor, note: str = "", quantity=None, days_supply=None,
-                           refills: int | None = None) -> RefillRequest:
+                           refills: int | None = None, override_reason: str = "") -> RefillRequest:
     """Approve (or approve with changes); the authorization goes to the pharmacy through the
-    outbox in the same transaction and the prescription's refills change with it."""
+    outbox in the same transaction and the prescription's refills change with it.
+
+    Every path (queue, bulk, API, link) comes here, and here the rules hold: who may authorize
+    (pharmacy/rules/authority.py — a renewal only by the prescriber or under a collaborative
+    practice agreement, never Schedule II–V), the blocking eligibility findings, and the limits on
+    what is authorized (refills per schedule, maximum authorization, expiry)."""
+    today = timezone.localdate()
     with transaction.atomic():
         req = _locked(request_id)
         _may_decide(req, actor, "approve")
         _check_not_claimed_by_other(req, actor)
-        rx = Prescription.objects.select_for_update().get(pk=req.prescription_id)
-        _validated_changes(rx, quantity, days_supply, refills)
-        changed = any(v is not None for v in (quantity, days_supply, refills))
-        target = S.APPROVED_WITH_CHANGES if changed and req.status == S.AWAITING_PRESCRIBER else S.APPROVED
-        if changed and req.status != S.AWAITING_PRESCRIBER and not can_transition(req.status, target):
-            target = S.APPROVED
-        req.approved_quantity = Decimal(str(quantity)) if quantity is not None else None
-        req.approved_days_supply = days_supply
-        req.approved_refills = refills
-        req.decided_by = actor if not isinstance(actor, SystemActor) else None
-        req.decided_at, req.note = timezone.now(), note
-        if isinstance(actor, SystemActor):
-            from pharmacy.actors import actor_user
+        rx = Prescription.objects.select_for_update(of=("self",)).select_related(
+            "drug", "patient", "prescriber").get(pk=req.prescription_id)
+        change = authority.change_of(quantity, days_supply, refills)
+        granted = authority.authority_check(req, rx, actor, change, today=today)
+        overridden = _eligibility_gate(req, rx, actor, kind=granted.kind, today=today,
+                                       override_reason=override_reason)
+        values = authority.authorization_values(req, rx, change)
+        authority.limits_check(req, rx, change, today=today, renewal=granted.kind == "renewal")
+        changes = _changes(rx, change, values)
+        target = S.APPROVED_WITH_CHANGES if changes else S.APPROVED
+        req.kind = granted.kind
+        req.approved_quantity = values[0] if "quantity" in changes else None
+        req.approved_days_supply = values[1] if "days_supply" in changes else None
+        req.approved_refills = values[2] if "refills" in changes else None
+        from pharmacy.actors import actor_user
 
-            req.decided_by = actor_user(actor)
-        _move(req, target, actor=actor, reason=f"{S(target).label}{': ' + note if note else ''}"[:500],
+        req.decided_by = actor_user(actor)
+        req.decided_at, req.note = timezone.now(), note
+        req.changes = changes
+        req.agreement_id = granted.agreement.id if granted.agreement else None
+        req.override_reason = override_reason.strip() if overridden else ""
+        req.overridden_findings = overridden
+        why = [S(target).label]
+        if changes:
+            why.append(f"changed: {describe_changes(changes)}")
+        if granted.agreement:
+            why.append(f"by {_person(actor)} under {granted.agreement.describe()}")
+        if overridden:
+            why.append(f"overrode {', '.join(overridden)}: {override_reason.strip()}")
+        if note:
+            why.append(note)
+        _move(req, target, actor=actor, reason="; ".join(why)[:500],
               fields=("approved_quantity", "approved_days_supply", "approved_refills", "decided_by", "decided_at",
-                      "note"))
+                      "note", "kind", "changes", "agreement", "override_reason", "overridden_findings"))
         _authorize(
-            req, actor=actor, response="ApprovedWithChanges" if target == S.APPROVED_WITH_CHANGES else "Approved"
+            req, actor=actor, response="ApprovedWithChanges" if target == S.APPROVED_WITH_CHANGES else "Approved",
+            refills=values[2] if granted.kind == "renewal" else None,
+            message_note=_message_note(req, actor, granted, changes),
         )
         record_event(kind=f"refill.{target}", actor=actor, subject=req, patient_id=req.patient_id,
                      summary=f"{req.get_kind_display()} {S(target).label.lower()}",
                      data={"quantity": str(quantity) if quantity is not None else None, "days_supply": days_supply,
-                           "refills": refills, "schedule": rx.dea_schedule})
+                           "refills": refills, "schedule": rx.dea_schedule, "changes": changes,
+                           "agreement_id": req.agreement_id, "overridden": overridden})
     _notify(req, "decision")
     return req
 
 
-def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
-    """Apply the approval to the prescription and queue the NCPDP message (same transaction)."""
-    rx = Prescription.objects.select_for_update().select_related("drug", "patient", "prescriber").get(
+def _person(actor: Actor) -> str:
+    if isinstance(actor, SystemActor):
+        return actor.label
+    return f"pharmacist {actor.get_full_name() or actor.username}"
+
+
+def _message_note(req: RefillRequest, actor: Actor, granted, changes: dict) -> str:
+    """What the pharmacy reads in the message (NCPDP Note, short: an RxRenewalResponse Note holds
+    70 characters): the pharmacist and the agreement they act under first, then what changed."""
+    parts = []
+    if granted.agreement:
+        who = "Protocol" if isinstance(actor, SystemActor) else f"RPh {actor.get_full_name() or actor.username}"
+        parts.append(f"{who} under CPA #{granted.agreement.id} (collaborative practice agreement)")
+    if changes:
+        short = {"quantity": "qty", "days_supply": "days", "refills": "refills"}
+        parts.append("changed " + ", ".join(f"{short.get(k, k)} {v['from']}->{v['to']}" for k, v in changes.items()))
+    return "; ".join(parts)
+
+
+def _authorize(req: RefillRequest, *, actor: Actor, response: str, refills: int | None = None,
+               message_note: str = "") -> None:
+    """Apply the approval to the prescription and queue the NCPDP message (same transaction).
+    Callers have checked who may authorize and the limits (refill_request_approve, evaluate)."""
+    rx = Prescription.objects.select_for_update(of=("self",)).select_related("drug", "patient", "prescriber").get(
         pk=req.prescription_id)
     if req.kind == RequestKind.RENEWAL:
+        if rx.dea_schedule in authority.rules.CONTROLLED:  # never, whoever calls (21 CFR 1311)
+            raise DomainError("A Schedule II–V prescription is never authorized by this system (21 CFR 1311).",
+                              code="prescriber_authorization_required")
         # A renewal is a new authorization: new written date, refills as approved (or as before).
-        refills = req.approved_refills
         if refills is None:
-            refills = (
-                req.pharmacy_requested_refills if req.pharmacy_requested_refills is not None else rx.refills_authorized
-            )
-        limit = controlled.max_refills(rx.dea_schedule)
-        refills = min(refills, refills if limit is None else limit)
+            refills = authority.authorization_values(req, rx, authority.change_of())[2]
         today = timezone.localdate()
         rx.written_date, rx.refills_authorized, rx.refills_remaining = today, refills, refills
         rx.expiration_date = default_expiration(today, rx.dea_schedule)
@@ -302,7 +407,8 @@ def _authorize(req: RefillRequest, *, actor: Actor, response: str) -> None:
     pharmacy = req.pharmacy or rx.pharmacy
     if pharmacy is None:
         raise DomainError("No dispensing pharmacy on this prescription.", code="no_pharmacy")
-    kind, message_id, xml = dispatch.authorization_message(req, response=response, refills=message_refills)
+    kind, message_id, xml = dispatch.authorization_message(req, response=response, refills=message_refills,
+                                                           note=message_note)
     dispatch.enqueue_to_pharmacy(pharmacy=pharmacy, kind=kind, message_id=message_id, xml=xml, actor=actor,
                                  dedupe_key=f"refill:{req.pk}:decision", related=req,
                                  reason=f"Authorization for refill request {req.pk}")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/approve/", views.approve, name="approve"),
     path("<int:pk>/deny/", views.deny, name="deny"),
     path("<int:pk>/forward/", views.forward, name="forward"),
+    path("<int:pk>/new-prescription/", views.new_prescription, name="new-prescription"),
     path("triage/", views.triage, name="triage"),
     path("triage/<int:pk>/assign/", views.triage_assign, name="triage-assign"),
     path("triage/<int:pk>/dismiss/", views.triage_dismiss, name="triage-dismiss"),

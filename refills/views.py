@@ -114,8 +114,19 @@ def request_detail(request, pk: int):
     if request.GET.get("done", "").isdigit():
         done = RefillRequest.objects.select_related("patient", "prescription__drug").filter(
             pk=int(request.GET["done"])).first()
+    # Who may authorize what (pharmacy/rules/authority.py) and the findings that block as of today:
+    # the page offers only what the service would accept.
+    from .authority import authority_for, offered_actions
+    from .facts import current_eligibility
+
+    offered = offered_actions(req, request.user, today=today) if req.is_open else ()
+    authority = authority_for(req, req.prescription, request.user, today=today)
+    blocking = current_eligibility(req.prescription, kind=authority.kind, today=today).blocking_reasons \
+        if req.is_open else ()
+    overridable = bool(blocking) and all(r.overridable for r in blocking)
     return render(request, "refills/refill_request_detail.html", {
         "req": req, "fills": fills[:12], "pdc": adherence, "today": today,
+        "offered": offered, "authority": authority, "blocking": blocking, "overridable": overridable,
         "approve_form": ApproveForm(initial=approve_initial), "deny_form": DenyForm(), "forward_form": ForwardForm(),
         "labs": list(req.patient.lab_results.all()[:10]),
         "warnings": decision_warnings(req), "queue_query": queue_query, "done": done,
@@ -182,7 +193,7 @@ def claim(request, pk: int):
                 "Claimed — it is yours to work.")
 
 
-@role_required(PHARMACIST, ADMIN)
+@role_required(PHARMACIST, ADMIN, PRESCRIBER)  # the service decides who may (pharmacy/rules/authority.py)
 @require_POST
 def approve(request, pk: int):
     form = ApproveForm(request.POST)
@@ -192,10 +203,11 @@ def approve(request, pk: int):
     d = form.cleaned_data
     return _decide(request, pk, lambda: services.refill_request_approve(
         request_id=pk, actor=request.user, note=d["note"], quantity=d["quantity"], days_supply=d["days_supply"],
-        refills=d["refills"]), "Approved; the authorization is on its way to the pharmacy")
+        refills=d["refills"], override_reason=d["override_reason"]),
+        "Approved; the authorization is on its way to the pharmacy")
 
 
-@role_required(PHARMACIST, ADMIN)
+@role_required(PHARMACIST, ADMIN, PRESCRIBER)
 @require_POST
 def deny(request, pk: int):
     form = DenyForm(request.POST)
@@ -205,6 +217,18 @@ def deny(request, pk: int):
     return _decide(request, pk, lambda: services.refill_request_deny(
         request_id=pk, actor=request.user, reason=form.cleaned_data["reason"],
         reason_code=form.cleaned_data["reason_code"]), "Denied")
+
+
+@role_required(PRESCRIBER)
+@require_POST
+def new_prescription(request, pk: int):
+    """The request's prescriber, logged in: "I will send a new prescription from my EPCS-certified
+    e-prescribing system" (refills/new_prescriptions.py)."""
+    from .new_prescriptions import refill_request_await_new_prescription
+
+    return _run(request, pk, lambda: refill_request_await_new_prescription(
+        request_id=pk, actor=request.user, note=request.POST.get("note", "")[:500]),
+        "Recorded: you will send a new prescription from your EPCS-certified system.")
 
 
 @role_required(PHARMACIST, ADMIN)

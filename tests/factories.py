@@ -183,3 +183,24 @@ class CoverageFactory(factory.django.DjangoModelFactory):
     pcn = "MEDDPRIME"
     group = "G1234"
     member_id = factory.Sequence(lambda n: f"W{n:09d}")
+
+
+class AgreementFactory(factory.django.DjangoModelFactory):
+    """A collaborative practice agreement (admin-managed in the product); pass ``pharmacists=[user]``."""
+
+    class Meta:
+        model = models.CollaborativePracticeAgreement
+        skip_postgeneration_save = True
+
+    title = "Statin renewals"
+    prescriber = factory.SubFactory(PrescriberFactory)
+    drug_classes = factory.LazyFunction(lambda: ["statin"])
+    drug_names = factory.LazyFunction(list)
+    max_days_supply = 365
+    effective_date = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=30))
+    document_reference = "CPA-TEST-001 (signed PDF in the practice's records)"
+
+    @factory.post_generation
+    def pharmacists(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.pharmacists.add(*extracted)

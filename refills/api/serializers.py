@@ -19,6 +19,8 @@ class RefillRequestSerializer(serializers.ModelSerializer):
                   "pharmacy", "eligibility", "protocol_mode", "protocol_outcome", "protocol_suggestion",
                   "protocol_trace", "claimed_by", "decided_by", "decided_at", "note", "denial_reason_code",
                   "denial_reason", "approved_quantity", "approved_days_supply", "approved_refills",
+                  "changes", "agreement", "override_reason", "overridden_findings", "new_prescription",
+                  "new_prescription_requested_at",
                   "outbound_message_id", "match_confidence", "triage_summary", "created_at", "updated_at"]
         read_only_fields = fields
 
@@ -35,6 +37,9 @@ class ApproveSerializer(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=10, decimal_places=3, required=False, min_value=0)
     days_supply = serializers.IntegerField(required=False, min_value=1)
     refills = serializers.IntegerField(required=False, min_value=0)
+    override_reason = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="A pharmacist's reason to override an allergy conflict or a refill too soon (e.g. vacation supply).")
 
 
 class DenySerializer(serializers.Serializer):

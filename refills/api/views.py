@@ -67,12 +67,16 @@ class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(request=s.ApproveSerializer, responses=s.RefillRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        """Approve. 409 ``prescriber_authorization_required`` for a renewal the user may not authorize
+        (a new prescription: the prescriber, or a pharmacist under a collaborative practice agreement;
+        never Schedule II–V — 21 CFR 1311), 409 ``not_eligible`` with the blocking finding codes in
+        ``errors.eligibility``, 400 naming the limit for refills beyond it."""
         data = s.ApproveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         req = services.refill_request_approve(request_id=self.get_object().pk, actor=request.user, note=v["note"],
                                               quantity=v.get("quantity"), days_supply=v.get("days_supply"),
-                                              refills=v.get("refills"))
+                                              refills=v.get("refills"), override_reason=v["override_reason"])
         return self._answer(req)
 
     @extend_schema(request=s.DenySerializer, responses=s.RefillRequestSerializer)

@@ -22,14 +22,33 @@ def test_create_then_retrieve_with_documented_fields(api_client_for, due_prescri
     assert second.status_code == 409 and second.json()["code"] == "duplicate_open_request"
 
 
-def test_approve_with_changes_and_illegal_repeat_is_409(api_client_for, make_request):
+def test_pharmacist_approving_a_renewal_is_409_prescriber_authorization_required(api_client_for, make_request):
+    # Issue 13: this test used to approve a renewal as a pharmacist ("Called prescriber") — a new
+    # prescription only the prescriber (or an agreement) may authorize.
     api = api_client_for("pharmacist")
     req = make_request(status="awaiting_prescriber", kind="renewal")
     response = api.post(f"/api/v1/refill-requests/{req.pk}/approve/",
                         {"note": "Called prescriber", "refills": 3, "quantity": "90", "days_supply": 90}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "prescriber_authorization_required"
+    assert not OutboxMessage.objects.filter(related_id=str(req.pk), kind__startswith="ncpdp:").exists()
+
+
+def test_approve_with_changes_under_agreement_and_illegal_repeat_is_409(api_client_for, make_request):
+    from tests.factories import AgreementFactory, DrugFactory, PrescriptionFactory
+
+    api = api_client_for("pharmacist")
+    rx = PrescriptionFactory(drug=DrugFactory(name="atorvastatin", therapeutic_class="statin"), refills_remaining=0)
+    AgreementFactory(prescriber=rx.prescriber, pharmacists=[api.user])
+    req = make_request(status="needs_review", kind="renewal", prescription=rx)
+    response = api.post(f"/api/v1/refill-requests/{req.pk}/approve/",
+                        {"note": "Under CPA", "refills": 3, "quantity": "90", "days_supply": 90}, format="json")
     assert response.status_code == 200, response.json()
-    assert response.json()["status"] == "approved_with_changes"
-    assert OutboxMessage.objects.filter(related_id=str(req.pk), kind__startswith="ncpdp:").count() == 1
+    body = response.json()
+    assert body["status"] == "approved_with_changes" and body["agreement"] is not None
+    assert body["changes"]["refills"] == {"from": 5, "to": 3}
+    message = OutboxMessage.objects.get(related_id=str(req.pk), kind__startswith="ncpdp:")
+    assert f"under CPA #{body['agreement']}" in message.payload and "refills 5-&gt;3" in message.payload
+    assert api.user.username in message.payload
     again = api.post(f"/api/v1/refill-requests/{req.pk}/approve/", {}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
 

@@ -301,7 +301,30 @@ def test_check_eligibility_condition_present_reason_reported(
 
 
 def test_check_eligibility_reason_codes_all_exercised():
-    assert {case[5] for case in TRIGGERED} == set(REASON_CODES)
+    # allergy_conflict comes from the allergy rule's answer, tested below.
+    assert {case[5] for case in TRIGGERED} | {"allergy_conflict"} == set(REASON_CODES)
+
+
+@pytest.mark.parametrize("kind", ["refill", "renewal"])
+def test_allergy_conflict_blocks_both_kinds_and_is_overridable(kind):
+    result = check_eligibility(prescription=BASE_RX, patient=BASE_PATIENT, has_open_request=False, today=TODAY,
+                               kind=kind, allergy_conflicts=("Penicillin (hives)",))
+    found = reason(result, "allergy_conflict")
+    assert found.blocking and found.overridable and "Penicillin (hives)" in found.message
+    assert not result.eligible
+
+
+def test_too_soon_is_overridable_only_where_it_blocks():
+    early = replace(BASE_RX, last_fill=FillRecord(days_ago(5), 30, Decimal("30")), fills=())
+    refill = check(rx={"last_fill": early.last_fill, "fills": ()})
+    renewal = check(rx={"last_fill": early.last_fill, "fills": ()}, kind="renewal")
+    assert reason(refill, "too_soon").blocking and reason(refill, "too_soon").overridable
+    assert not reason(renewal, "too_soon").blocking and not reason(renewal, "too_soon").overridable
+
+
+def test_non_overridable_blocking_findings():
+    result = check(rx={"status": "on_hold"})
+    assert reason(result, "not_active").blocking and not reason(result, "not_active").overridable
 
 
 # Boundaries and look-alikes that must NOT produce the reason.

@@ -274,10 +274,12 @@ def test_link_after_the_pharmacist_decided_is_closed(client, forwarded, pharmaci
 
 
 def test_invalid_change_rolls_back_the_link_use(forwarded):
-    drug = DrugFactory(name="tramadol", dea_schedule="4", therapeutic_class="opioid_analgesic")
-    req, link, token = forwarded(drug=drug)
-    with pytest.raises(ValidationError):
-        links.prescriber_link_answer(token=token, decision="approve_with_changes", refills=6)
+    # Issue 13: was a Schedule IV renewal approved with 6 refills; a controlled renewal is now
+    # refused outright (epcs_required, below), so the invalid change is 99 refills on 30 days.
+    req, link, token = forwarded()
+    with pytest.raises(ValidationError) as exc:
+        links.prescriber_link_answer(token=token, decision="approve_with_changes", refills=99)
+    assert "maximum authorization of 365 days" in str(exc.value)
     link.refresh_from_db()
     req.refresh_from_db()
     assert link.status == LinkStatus.ACTIVE and req.status == S.AWAITING_PRESCRIBER
@@ -360,12 +362,23 @@ def test_expired_link_escalates_to_the_pharmacist_queue(forwarded):
 
 
 def test_expiry_after_a_pharmacist_decision_leaves_the_request_alone(forwarded, pharmacist):
+    # Issue 13: the pharmacist's decision was an approval of a renewal; a pharmacist may deny one.
     req, link, token = forwarded()
-    services.refill_request_approve(request_id=req.pk, actor=pharmacist, note="Called the office")
+    services.refill_request_deny(request_id=req.pk, actor=pharmacist, reason="Office says stopped", reason_code="DA")
     run = links.prescriber_links_process(now=link.expires_at + timedelta(minutes=1))
     assert (run.expired, run.escalated) == (1, 0)
     req.refresh_from_db()
-    assert req.status == S.APPROVED
+    assert req.status == S.DENIED
+
+
+def test_controlled_renewal_approve_through_link_is_refused_epcs_required(forwarded):
+    drug = DrugFactory(name="tramadol", dea_schedule="4", therapeutic_class="opioid_analgesic")
+    req, link, token = forwarded(drug=drug)
+    with pytest.raises(DomainError) as exc:
+        links.prescriber_link_answer(token=token, decision="approve_with_changes", refills=2)
+    assert exc.value.code == "epcs_required"
+    link.refresh_from_db()
+    assert link.status == LinkStatus.ACTIVE
 
 
 def test_link_hours_and_reminder_hours_come_from_settings(forwarded, settings):
@@ -401,7 +414,7 @@ def test_a_refused_decision_is_shown_on_the_page_and_keeps_the_link(client, make
     services.refill_request_forward(request_id=req.pk, actor=pharmacist)
     link = PrescriberLink.objects.get(request=req)
     response = client.post(link_path(links.link_token(link)), {"decision": "approve"})
-    assert response.status_code == 200 and "needs a renewal" in response.content.decode()
+    assert response.status_code == 200 and "a renewal is needed" in response.content.decode()
     link.refresh_from_db()
     req.refresh_from_db()
     assert link.status == LinkStatus.ACTIVE and req.status == S.AWAITING_PRESCRIBER

@@ -12,6 +12,7 @@ from pharmacy.interop import ncpdp
 from pharmacy.models import Fill, OutboxMessage
 from refills import services
 from refills.choices import OPEN_STATUSES, TRANSITIONS, RefillStatus, can_transition
+from refills.links import LINK_ACTOR
 from tests.factories import DrugFactory, PharmacyFactory, PrescriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,8 @@ def test_approve_refill_writes_newrx_and_uses_one_refill(make_request, pharmacis
 def test_pharmacy_request_gets_rxrenewalresponse_relating_to_it(make_request, pharmacist):
     req = make_request(status=S.AWAITING_PRESCRIBER, kind="renewal", source="pharmacy",
                        pharmacy_message_id="PHARM123", pharmacy_requested_refills=3)
-    services.refill_request_approve(request_id=req.pk, actor=pharmacist, refills=2, quantity="60", days_supply=60)
+    # The prescriber answers (signed link); a pharmacist may not authorize a renewal (issue 13).
+    services.refill_request_approve(request_id=req.pk, actor=LINK_ACTOR, refills=2, quantity="60", days_supply=60)
     req.refresh_from_db()
     assert req.status == S.APPROVED_WITH_CHANGES
     parsed = ncpdp.parse_message(OutboxMessage.objects.get(related_id=str(req.pk), kind__startswith="ncpdp:").payload)
@@ -114,13 +116,19 @@ def test_claim_blocks_another_pharmacist(make_request, pharmacist, make_user):
     services.refill_request_approve(request_id=req.pk, actor=other)
 
 
-def test_schedule_ii_renewal_cannot_get_refills(make_request, pharmacist):
+def test_schedule_ii_renewal_is_never_authorized_here(make_request, pharmacist):
+    # Issue 13: was "cannot get refills" (a ValidationError on refills=1, approval otherwise): a
+    # Schedule II renewal is not authorized electronically by this system at all (21 CFR 1311).
     drug = DrugFactory(name="oxycodone", dea_schedule="2", therapeutic_class="opioid_analgesic")
     rx = PrescriptionFactory(drug=drug, refills_authorized=0, refills_remaining=0)
     req = make_request(prescription=rx, kind="renewal", status=S.AWAITING_PRESCRIBER)
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.refill_request_approve(request_id=req.pk, actor=pharmacist, refills=1)
-    assert "1306.12" in str(exc.value)
+    assert exc.value.code == "prescriber_authorization_required" and "EPCS" in str(exc.value)
+    with pytest.raises(DomainError) as exc:
+        services.refill_request_approve(request_id=req.pk, actor=LINK_ACTOR)
+    assert exc.value.code == "epcs_required" and "1311" in str(exc.value)
+    assert not OutboxMessage.objects.filter(related_id=str(req.pk)).exists()
 
 
 def test_delivery_moves_to_sent_then_fill_to_filled(make_request, pharmacist, django_capture_on_commit_callbacks):
