@@ -38,3 +38,57 @@ def seed(ctx) -> None:
                 services.refill_request_forward(request_id=req.pk, actor=pharmacist, note="Please review")
         except Exception as exc:  # a demo row the rules refuse is fine; say so and go on
             ctx.stdout.write(f"  (demo request {req.pk} left as is: {exc})\n")
+    seed_authority(ctx, pharmacist)
+
+
+def seed_authority(ctx, pharmacist) -> None:
+    """Issue 13 examples: a Schedule II renewal (only Forward/Deny here; the prescriber sends a new
+    prescription from their EPCS system), a Schedule IV refill within its limits (releasable), and a
+    collaborative practice agreement (the demo prescriber + statins, the demo pharmacist) with a
+    statin renewal it covers. Nothing here is decided: the queue shows what each person may do."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from pharmacy.models import CollaborativePracticeAgreement, Drug, Fill, Prescription
+
+    actor = system_actor("system:demo-seed")
+    prescriber = next((p for p in ctx.prescribers if p.user_id and p.dea_number), None)
+    patients = [p for p in ctx.patients if p.preferred_pharmacy_id][:3]
+    if prescriber is None or len(patients) < 3:
+        return
+    today = ctx.today
+    examples = (
+        ("2", patients[0], 0, 0, 25, "pharmacy", "Schedule II renewal (new prescription from the prescriber's EPCS)"),
+        ("4", patients[1], 3, 2, 60, "patient", "Schedule IV refill within 5 refills and 6 months"),
+        ("statin", patients[2], 5, 0, 200, "pharmacy", "Statin renewal covered by the demo agreement"),
+    )
+    for key, patient, authorized, remaining, written_ago, source, why in examples:
+        drugs = Drug.objects.filter(species="human", is_active=True)
+        drug = (drugs.filter(therapeutic_class="statin", dea_schedule="none") if key == "statin"
+                else drugs.filter(dea_schedule=key)).order_by("name").first()
+        if drug is None:
+            continue
+        rx = Prescription(patient=patient, prescriber=prescriber, drug=drug, sig="Take 1 tablet by mouth once daily",
+                          quantity=Decimal("30"), days_supply=30, refills_authorized=authorized,
+                          refills_remaining=remaining, written_date=today - timedelta(days=written_ago),
+                          pharmacy_id=patient.preferred_pharmacy_id, rx_number=f"DEMO-AUTH-{key.upper()}")
+        rx.full_clean()
+        save_with_history(rx, actor=actor, reason=f"Demo data: {why}")
+        for days_ago in ((58, 28) if written_ago >= 58 else (written_ago,)):
+            fill = Fill(prescription=rx, fill_date=today - timedelta(days=days_ago), quantity=Decimal("30"),
+                        days_supply=30, pharmacy_id=patient.preferred_pharmacy_id)
+            save_with_history(fill, actor=actor, reason=f"Demo data: {why}")
+        if key == "statin":
+            agreement = CollaborativePracticeAgreement(
+                title="Statin renewals (demo)", prescriber=prescriber, drug_classes=["statin"], max_days_supply=365,
+                effective_date=today - timedelta(days=90), document_reference="DEMO-CPA-001 (signed 2026, demo)",
+                notes="Demo: the demo pharmacist may renew statins for this prescriber's patients.")
+            agreement.full_clean()
+            save_with_history(agreement, actor=actor, reason="Demo data: collaborative practice agreement")
+            agreement.pharmacists.add(pharmacist)
+        try:
+            services.refill_request_open(prescription=rx, actor=actor, source=source, reason=f"Demo: {why}",
+                                         pharmacy_message_id=f"DEMO-{key.upper()}-1" if source == "pharmacy" else "",
+                                         kind="renewal" if remaining == 0 else None)
+        except Exception as exc:  # noqa: BLE001 — a demo row the rules refuse is said, not hidden
+            ctx.stdout.write(f"  (demo {why} not opened: {exc})\n")

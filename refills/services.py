@@ -20,7 +20,6 @@ from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.interop.ncpdp import DENIAL_REASON_CODES
 from pharmacy.models import Allergy, Coverage, Fill, LabResult, Prescription, default_expiration
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
-from pharmacy.rules import controlled
 from pharmacy.rules.allergy import allergy_conflicts
 
 from . import authority, dispatch, facts

@@ -41,7 +41,42 @@ def test_seed_demo_creates_valid_data_for_every_role():
                 f"{model.__name__} without a reason"
             )
     assert "Refills:" in text  # the apps' demo modules ran
+    _seeded_decisions_keep_the_authority_rules()
     # Deterministic: the second run is refused rather than duplicating.
     with pytest.raises(Exception, match="already present"):
         call_command("seed_demo", stdout=io.StringIO())
     call_command("seed_demo", "--if-empty", stdout=io.StringIO())
+
+
+def _seeded_decisions_keep_the_authority_rules():
+    """Issue 13: the demo has a Schedule II renewal, a Schedule IV refill within limits, an agreement
+    and a request it covers; no seeded decision breaks who-may-authorize or the limits."""
+    from pharmacy.rules.authority import SCHEDULE_REFILL_LIMITS
+    from refills.choices import APPROVED_STATUSES, RefillStatus
+    from refills.models import RefillRequest
+
+    requests = RefillRequest.objects.select_related("prescription", "decided_by")
+    assert requests.filter(kind="renewal", prescription__dea_schedule="2", status="needs_review").exists()
+    assert requests.filter(kind="refill", prescription__dea_schedule="4", status="needs_review").exists()
+    agreement = models.CollaborativePracticeAgreement.objects.get()
+    assert agreement.drug_classes == ["statin"] and agreement.pharmacists.exists()
+    assert requests.filter(kind="renewal", prescription__drug__therapeutic_class="statin",
+                           prescription__prescriber=agreement.prescriber, status="needs_review").exists()
+    approved = requests.filter(decided_at__isnull=False).exclude(
+        status__in=[RefillStatus.DENIED, RefillStatus.AWAITING_PRESCRIBER])
+    decided_states = {*APPROVED_STATUSES, RefillStatus.SENT_TO_PHARMACY, RefillStatus.FILLED,
+                      RefillStatus.PARTIALLY_FILLED, RefillStatus.PICKED_UP, RefillStatus.NOT_DISPENSED}
+    for req in approved.filter(status__in=decided_states):
+        rx = req.prescription
+        by_person = not req.decided_by.username.startswith("system:")
+        if req.kind == "renewal":
+            assert rx.dea_schedule == "none", f"controlled renewal {req.pk} authorized"
+            if by_person:
+                assert req.agreement_id, f"renewal {req.pk} approved by a pharmacist without an agreement"
+            elif req.decided_by.username == "system:refill-protocol":
+                assert req.agreement_id, f"renewal {req.pk} auto-approved without an agreement"
+        limit = SCHEDULE_REFILL_LIMITS.get(rx.dea_schedule)
+        if limit is not None:
+            assert rx.refills_authorized <= limit[0]
+        if req.approved_refills is not None:
+            assert req.approved_refills * (req.approved_days_supply or rx.days_supply) <= 365
