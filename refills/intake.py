@@ -63,6 +63,23 @@ STOPWORDS = frozenset({
     "morning", "evening", "pharmacy", "doctor", "vet", "dog", "cat", "puppy", "kitty", "tablets", "tabs",
     "running", "almost", "nearly", "left", "ready", "pick", "pickup", "call", "called", "hello", "hi",
 })
+#: Short forms, abbreviations and (veterinary) brands people write for a generic (pharmacy shorthand;
+#: ISMP list of error-prone abbreviations for HCTZ). Several expansions: the sender's prescriptions decide.
+SHORT_FORMS: dict[str, tuple[str, ...]] = {
+    "phenobarb": ("phenobarbital",), "pheno": ("phenobarbital",), "levo": ("levothyroxine", "levetiracetam"),
+    "hctz": ("hydrochlorothiazide",), "metacam": ("meloxicam",), "rimadyl": ("carprofen",),
+    "apoquel": ("oclacitinib",), "heartgard": ("ivermectin",), "nexgard": ("afoxolaner",),
+    "bravecto": ("fluralaner",), "vetmedin": ("pimobendan",), "proin": ("phenylpropanolamine",),
+    "soloxine": ("levothyroxine",), "thyro-tabs": ("levothyroxine",), "keppra": ("levetiracetam",),
+    "gaba": ("gabapentin",), "pred": ("prednisone", "prednisolone"), "amox": ("amoxicillin",),
+    "clavamox": ("amoxicillin",), "baytril": ("enrofloxacin",), "enro": ("enrofloxacin",),
+    "kbr": ("potassium bromide",), "tapazole": ("methimazole",), "synthroid": ("levothyroxine",),
+    "lasix": ("furosemide",), "coumadin": ("warfarin",), "asa": ("aspirin",), "apap": ("acetaminophen",),
+    "mtx": ("methotrexate",), "ntg": ("nitroglycerin",), "kcl": ("potassium chloride",),
+}
+SHORT_FORM_SCORE = 0.95
+PREFIX_SCORE = 0.85  # "phenobarb" for phenobarbital: a person's short form, still a person's word
+MIN_PREFIX_LEN = 5
 REFILL_WORDS = re.compile(r"\b(refill\w*|renew\w*|more (?:of )?(?:my|his|her)|run(?:ning)? out|ran out|out of)\b",
                           re.IGNORECASE)
 WORD = re.compile(r"[a-z][a-z0-9\-]*")
@@ -177,6 +194,17 @@ def match_medication(words: list[str], c: Candidate) -> MedicationMatch:
     """How well the message's words name this candidate's drug (best word wins)."""
     grams = list(words) + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
     best = MedicationMatch(c.prescription_id, c.patient_id, 0.0, "none")
+    generic = c.drug_name.lower().strip()
+    generic_words = [w for w in re.split(r"[\s/,-]+", generic) if w]
+    for word in words:
+        for expansion in SHORT_FORMS.get(word, ()):
+            if expansion == generic or expansion in generic_words or generic.startswith(expansion):
+                if SHORT_FORM_SCORE > best.score:
+                    best = MedicationMatch(c.prescription_id, c.patient_id, SHORT_FORM_SCORE, "short form",
+                                           expansion, word)
+        if (len(word) >= MIN_PREFIX_LEN and word not in STOPWORDS and word not in NON_IDENTIFYING
+                and any(g.startswith(word) and g != word for g in generic_words) and PREFIX_SCORE > best.score):
+            best = MedicationMatch(c.prescription_id, c.patient_id, PREFIX_SCORE, "short form", generic, word)
     for term, how in _terms(c).items():
         for gram in grams:
             if gram == term:
@@ -209,7 +237,7 @@ def decide_intake(text: str, candidates: list[Candidate], *, mentions: list[str]
                 "drug": by_id[m.prescription_id].drug_name} for m in scored]
     if not candidates:
         return IntakeDecision([], "The sender's patients have no active prescriptions.", 0.0, listing, mentions)
-    named = {c.patient_id for c in candidates if c.patient_name and c.patient_name.lower() in words}
+    named = {c.patient_id for c in candidates if _names_patient(words, c.patient_name)}
     hits = [m for m in scored if m.score >= AUTO_OPEN_SCORE]
     if named and hits:
         in_named = [m for m in hits if m.patient_id in named]
@@ -236,14 +264,50 @@ def decide_intake(text: str, candidates: list[Candidate], *, mentions: list[str]
     for m in hits:
         by_term.setdefault(by_id[m.prescription_id].drug_name.lower(), []).append(m)
     for drug, group in by_term.items():
-        if len({m.prescription_id for m in group}) > 1:
+        patients = {m.patient_id for m in group}
+        if len({m.prescription_id for m in group}) > 1 and not (len(named) > 1 and patients <= named
+                                                                and len(patients) == len(group)):
             who = ", ".join(sorted(by_id[m.prescription_id].patient_name for m in group))
             return IntakeDecision([], f"{drug} matches {len(group)} prescriptions ({who}); which one?",
                                   group[0].score, listing, mentions)
-    chosen = [group[0] for group in by_term.values()]
+    chosen = [m for group in by_term.values() for m in (group if len(group) > 1 else group[:1])]
     confidence = min(m.score for m in chosen)
+    unknown = _unrecognised(text, chosen, candidates)
+    if unknown:
+        found = ", ".join(f"{by_id[m.prescription_id].drug_name} ({by_id[m.prescription_id].patient_name})"
+                          for m in chosen)
+        return IntakeDecision([], f"Partly recognised: found {found}; not recognised: {', '.join(unknown)} — "
+                                  "please check the whole message.", confidence, listing, mentions)
     how = ", ".join(f"{m.word!r} → {by_id[m.prescription_id].drug_name} ({m.how})" for m in chosen)
     return IntakeDecision(chosen, f"Matched {how}.", confidence, listing, mentions)
+
+
+def _names_patient(words: list[str], name: str) -> bool:
+    """The patient's (or animal's) first name written in the message, in any case."""
+    parts = words_of(name)
+    return bool(parts) and all(p in words for p in parts)
+
+
+_ITEM_SPLIT = re.compile(r"[,;&+\n]|\band\b|\bplus\b|\balso\b", re.IGNORECASE)
+_FILLER = STOPWORDS | frozenset({"my", "our", "a", "an", "to", "of", "on", "is", "it", "we", "i", "me", "can", "you",
+                                 "get", "send", "refil", "pls", "plz", "thx", "asap", "too", "as", "well", "out",
+                                 "both", "all", "s", "one", "two", "bottle", "bottles", "box", "pack", "drops",
+                                 "are", "was", "be", "do", "dont", "not", "no", "yes", "ok", "okay", "in"})
+
+
+def _unrecognised(text: str, chosen: list[MedicationMatch], candidates: list[Candidate]) -> list[str]:
+    """Words of a listed item that named no prescription ("carprofen and heartgard": heartgard)."""
+    matched = {w for m in chosen for w in words_of(m.word)}
+    names = {w for c in candidates for w in words_of(c.patient_name)}
+    out: list[str] = []
+    for item in _ITEM_SPLIT.split(text or ""):
+        words = words_of(item)
+        if not words or matched & set(words):
+            continue
+        rest = [w for w in words if w not in _FILLER and w not in names and not w.isdigit()
+                and not REFILL_WORDS.fullmatch(w) and len(w) >= 4]
+        out.extend(r for r in rest if r not in out)
+    return out
 
 
 # --- reads ----------------------------------------------------------------------------------------
@@ -288,13 +352,16 @@ def _open_for(msg: IntakeMessage, rx: Prescription, *, actor: Actor, confidence:
 
 def intake_receive(*, channel: str, sender: str, text: str, actor: Actor,
                    received_at: datetime | None = None) -> IntakeMessage:
-    """Store the message, then match it; matched → request(s) opened, otherwise triage."""
+    """Store the message, then match it; matched → request(s) opened, otherwise triage. An SMS opt-out
+    keyword (STOP, UNSUBSCRIBE, PARAR …) withdraws consent to messages instead."""
     with transaction.atomic():
         msg = IntakeMessage(channel=channel, sender=sender.strip()[:200], text=text,
                             received_at=received_at or timezone.now(), status=IntakeStatus.TRIAGE,
                             triage_reason="Not matched yet.")
         msg.full_clean()
         save_with_history(msg, actor=actor, reason=f"Received via {channel}")
+    if channel == "sms" and is_opt_out(text):
+        return _opt_out(msg)
     try:
         _match_and_open(msg)
     except Exception as exc:  # noqa: BLE001 — never drop a message: it waits in triage with the error
@@ -305,6 +372,52 @@ def intake_receive(*, channel: str, sender: str, text: str, actor: Actor,
             msg.triage_reason = f"Automatic matching failed ({type(exc).__name__}); needs a person."[:200]
             save_with_history(msg, actor=INTAKE, reason=msg.triage_reason, update_fields=["status", "triage_reason"])
     msg.refresh_from_db()
+    return msg
+
+
+#: SMS opt-out keywords (CTIA Messaging Principles and Best Practices §5: STOP, STOPALL, UNSUBSCRIBE,
+#: CANCEL, END, QUIT; Spanish PARAR, as US carriers honour for Spanish-language programmes).
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "parar", "stop all",
+                           "alto", "baja"})
+
+
+def is_opt_out(text: str) -> bool:
+    """The whole message is an opt-out keyword (any case, punctuation around it ignored)."""
+    plain = " ".join(re.sub(r"[^\w\s]", " ", (text or "").lower()).split())
+    return plain in OPT_OUT_WORDS
+
+
+def _opt_out(msg: IntakeMessage) -> IntakeMessage:
+    """Withdraw consent to messages for every patient with this phone number (history recorded on
+    each), and confirm once — the only message sent after an opt-out (CTIA §5)."""
+    from pharmacy.messaging.outbox import outbox_enqueue
+
+    with transaction.atomic():
+        msg = IntakeMessage.objects.select_for_update().get(pk=msg.pk)
+        patients = list(Patient.objects.select_for_update().filter(
+            pk__in=[p.pk for p in patients_for_sender(msg.sender)]).order_by("pk"))
+        withdrawn = []
+        for patient in patients:
+            if patient.consent_to_messages:
+                patient.consent_to_messages = False
+                save_with_history(patient, actor=INTAKE, reason=f"SMS opt-out {msg.text.strip()[:20]!r} received "
+                                  f"(intake {msg.pk}): consent to messages withdrawn",
+                                  update_fields=["consent_to_messages"])
+                withdrawn.append(patient)
+        if withdrawn:
+            outbox_enqueue(kind="sms:opt-out", transport="sms", destination=msg.sender, content_type="text/plain",
+                           payload="You are unsubscribed and will receive no more messages from the pharmacy. "
+                                   "Reply START to subscribe again.",
+                           dedupe_key=f"sms-opt-out:{msg.pk}", reason="Opt-out confirmation (sent once)",
+                           actor=INTAKE, related=msg)
+        msg.status = IntakeStatus.RESOLVED
+        msg.triage_reason = (f"Opt-out: consent to messages withdrawn for {len(withdrawn)} patient(s)"
+                             if withdrawn else "Opt-out: no consent on file for this number")[:200]
+        msg.matched_patient_id = patients[0].pk if len(patients) == 1 else None
+        save_with_history(msg, actor=INTAKE, reason=msg.triage_reason,
+                          update_fields=["status", "triage_reason", "matched_patient"])
+        record_event(kind="refills.sms_opt_out", actor=INTAKE, subject=msg,
+                     summary=f"SMS opt-out from intake {msg.pk}: {len(withdrawn)} patient(s)")
     return msg
 
 
