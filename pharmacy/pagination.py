@@ -34,6 +34,21 @@ def capped_count(qs: QuerySet, *, cap: int | None = None) -> int:
     return qs.order_by().values("pk")[: cap + 1].count()
 
 
+def estimated_count(qs: QuerySet) -> int:
+    """The planner's row estimate for ``qs`` on PostgreSQL (no scan); the exact count elsewhere."""
+    import json
+
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        return qs.count()
+    sql, params = qs.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 def capped_counts(qs: QuerySet, *, field_name: str, values: Iterable[str], cap: int | None = None) -> dict[str, int]:
     """{value: min(count of rows with field = value, cap + 1)} in one query."""
     cap = COUNT_CAP if cap is None else cap

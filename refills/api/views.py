@@ -32,7 +32,10 @@ class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveM
     }
 
     def get_queryset(self):
-        return selectors.refill_request_list(user=self.request.user)
+        qs = selectors.refill_request_list(user=self.request.user)
+        if self.action == "list":  # the list serializer reads only the drug; the rest are ids
+            qs = qs.select_related(None).select_related("prescription__drug")
+        return qs
 
     @extend_schema(request=s.RefillRequestCreateSerializer, responses={201: s.RefillRequestSerializer})
     def create(self, request, *args, **kwargs):
