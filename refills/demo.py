@@ -39,6 +39,7 @@ def seed(ctx) -> None:
         except Exception as exc:  # a demo row the rules refuse is fine; say so and go on
             ctx.stdout.write(f"  (demo request {req.pk} left as is: {exc})\n")
     seed_authority(ctx, pharmacist)
+    seed_more(ctx)
 
 
 def seed_authority(ctx, pharmacist) -> None:
@@ -92,3 +93,37 @@ def seed_authority(ctx, pharmacist) -> None:
                                          kind="renewal" if remaining == 0 else None)
         except Exception as exc:  # noqa: BLE001 — a demo row the rules refuse is said, not hidden
             ctx.stdout.write(f"  (demo {why} not opened: {exc})\n")
+
+
+def seed_more(ctx) -> None:
+    """Demo rows for the newcomer's tour (issue 11 item 11): patient messages waiting in triage, a
+    dead outbound message on the outbox page; protocol-suggested refills for bulk approval come from
+    the detection run above (the shipped rules in shadow/assist; Levothyroxine in auto)."""
+    from django.conf import settings
+
+    from pharmacy.messaging.outbox import outbox_deliver, outbox_enqueue
+
+    from .choices import IntakeStatus
+    from .intake import intake_receive
+    from .models import IntakeMessage
+
+    actor = system_actor("system:demo-seed")
+    for channel, sender, text in (
+        ("sms", "+1 617 555 0199", "Hi this is Maria, can I get my blood pressure pills refilled please?"),
+        ("email", "owner.unknown@example.com", "Our dog needs more of his heart medicine, thanks."),
+        ("portal", "portal:unverified-7731", "Please refill my medication."),
+    ):
+        intake_receive(channel=channel, sender=sender, text=text, actor=actor)
+    waiting = IntakeMessage.objects.filter(status=IntakeStatus.TRIAGE).count()
+    # A pharmacy endpoint that never answers: after the configured attempts the message is dead and
+    # waits for a person's Retry on /outbox/ (port 9 on this machine refuses at once).
+    message = outbox_enqueue(kind="ncpdp:Status", payload="<Message><!-- demo: undeliverable --></Message>",
+                             transport="http", destination="http://127.0.0.1:9/demo-pharmacy-offline",
+                             actor=actor, reason="Demo: a pharmacy endpoint that is offline", deliver_now=False)
+    for _ in range(int(settings.RXHUB.get("OUTBOX_MAX_ATTEMPTS", 8))):
+        if outbox_deliver(outbox_id=message.pk).status == "dead":
+            break
+    suggested = RefillRequest.objects.filter(status=RefillStatus.NEEDS_REVIEW, kind="refill",
+                                             protocol_suggestion="approve").count()
+    ctx.stdout.write(f"  Tour: {waiting} patient messages in triage, 1 dead outbound message, "
+                     f"{suggested} protocol-suggested refills to bulk approve.\n")

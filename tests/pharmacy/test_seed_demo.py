@@ -80,3 +80,21 @@ def _seeded_decisions_keep_the_authority_rules():
             assert rx.refills_authorized <= limit[0]
         if req.approved_refills is not None:
             assert req.approved_refills * (req.approved_days_supply or rx.days_supply) <= 365
+
+
+def test_seed_demo_has_data_for_every_feature_of_the_tour():
+    from pharmacy.models import OutboxMessage
+    from reconciliation.models import InboundMessage
+    from refills.models import IntakeMessage, ProtocolRule, RefillRequest
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert IntakeMessage.objects.filter(status="triage").count() >= 3  # patient messages to triage
+    assert OutboxMessage.objects.filter(status="dead").exists()  # a dead message to retry on /outbox/
+    # The demo's unreadable HL7 message (no trigger event): stored and kept for a person, answered AR
+    # (the core inbound pipeline files it as rejected; a processing error would be failed).
+    assert InboundMessage.objects.filter(status__in=["failed", "rejected"]).exists()
+    assert ProtocolRule.objects.filter(mode="auto").exists()  # a rule in auto mode
+    # refills (not renewals) a protocol suggests, for bulk approval
+    assert RefillRequest.objects.filter(status="needs_review", kind="refill", protocol_suggestion="approve").exists()
+    assert "Tour:" in out.getvalue()
