@@ -64,6 +64,12 @@ class PASRequest:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (title, mime, data)
 
 
+PAS_SUPPORTING_INFO = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType"
+X12_SERVICE_TYPE = "https://codesystem.x12.org/005010/1365"
+X12_REQUEST_TYPE = "https://codesystem.x12.org/005010/1525"
+X12_CERTIFICATION_TYPE = "https://codesystem.x12.org/005010/1322"
+
+
 def _urn() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
@@ -82,8 +88,8 @@ def build_claim_bundle(req: PASRequest) -> dict:
                 "category": {
                     "coding": [
                         {
-                            "system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType",
-                            "code": "freetext",
+                            "system": PAS_SUPPORTING_INFO,
+                            "code": "freeFormMessage",
                         }
                     ],
                     "text": "Medical necessity letter",
@@ -95,7 +101,8 @@ def build_claim_bundle(req: PASRequest) -> dict:
         supporting.append(
             {
                 "sequence": len(supporting) + 1,
-                "category": {"text": "attachment"},
+                "category": {"coding": [{"system": PAS_SUPPORTING_INFO, "code": "additionalInformation"}],
+                             "text": "attachment"},
                 "valueAttachment": {
                     "contentType": mime,
                     "title": title,
@@ -134,11 +141,22 @@ def build_claim_bundle(req: PASRequest) -> dict:
                     "text": req.drug_description,
                 },
                 "quantity": {"value": float(req.quantity)},
+                # PAS Claim item.category 1..1: X12 service type code 88 "Pharmacy"
+                "category": {"coding": [{"system": X12_SERVICE_TYPE, "code": "88", "display": "Pharmacy"}]},
                 "extension": [
                     {
                         "url": f"{PAS_BASE}/StructureDefinition/extension-serviceItemRequestType",
-                        "valueCodeableConcept": {"text": f"{req.days_supply} days supply"},
-                    }
+                        "valueCodeableConcept": {
+                            "coding": [{"system": X12_REQUEST_TYPE, "code": "HS", "display": "Health Services Review"}],
+                            "text": f"{req.days_supply} days supply",
+                        },
+                    },
+                    {
+                        # PAS extension-certificationType (X12 1322): I initial, R renewal
+                        "url": f"{PAS_BASE}/StructureDefinition/extension-certificationType",
+                        "valueCodeableConcept": {"coding": [{"system": X12_CERTIFICATION_TYPE,
+                                                             "code": "R" if req.related_claim_id else "I"}]},
+                    },
                 ],
             }
         ],
@@ -193,6 +211,10 @@ def build_claim_bundle(req: PASRequest) -> dict:
         "beneficiary": {"reference": urls["patient"]},
         "payor": [{"reference": urls["insurer"]}],
     }
+    # Every entry has a fullUrl and its resource the matching id (PAS Request Bundle; FHIR R4 Bundle bdl-7)
+    for key, resource in (("claim", claim), ("patient", patient), ("practitioner", practitioner),
+                          ("insurer", insurer), ("coverage", coverage)):
+        resource.setdefault("id", urls[key].rsplit(":", 1)[-1])
     return {
         "resourceType": "Bundle",
         "meta": {"profile": [BUNDLE_PROFILE]},
