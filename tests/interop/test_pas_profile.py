@@ -60,6 +60,7 @@ def test_item_category_and_certification_type():
 
 def test_supporting_info_categories_are_coded():
     claim = build_claim_bundle(_request())["entry"][0]["resource"]
-    codes = [(s["category"]["coding"][0]["system"], s["category"]["coding"][0]["code"]) for s in claim["supportingInfo"]]
+    codes = [(s["category"]["coding"][0]["system"], s["category"]["coding"][0]["code"])
+             for s in claim["supportingInfo"]]
     assert codes == [(PAS_SUPPORTING_INFO, "freeFormMessage"), (PAS_SUPPORTING_INFO, "additionalInformation")]
     assert claim["item"][0]["informationSequence"] == [1, 2]
