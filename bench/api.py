@@ -143,6 +143,11 @@ def main() -> int:
             print(f"{name:<14} {rps:>8.1f} {median:>10.1f} {p95:>8.1f} {queries[name]:>8} {errors:>7}", flush=True)
         share = results["refill list"] / results["API root"]
         print(f"refill list ÷ API root: {share:.0%} of the root's requests/s (target ≥ {TARGET:.0%})")
+        print()
+        print("| API endpoint | req/s | share of the root's |")
+        print("|---|---|---|")
+        print(f"| GET /api/v1/ | {results['API root']:.1f} | 100 % |")
+        print(f"| GET /api/v1/refill-requests/?status=needs_review | {results['refill list']:.1f} | {share:.0%} |")
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
