@@ -133,6 +133,7 @@ class OutboundTransport(models.TextChoices):
 
 class OutboxStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending (claimed by a worker)"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed (will retry)"
     DEAD = "dead", "Dead (gave up)"

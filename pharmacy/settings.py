@@ -337,6 +337,9 @@ RXHUB = {
     "MAX_INBOUND_BYTES": int(os.environ.get("RXHUB_MAX_INBOUND_BYTES", str(5 * 1024 * 1024))),
     "NCPDP_XSD_DIR": os.environ.get("NCPDP_XSD_DIR", ""),
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("RXHUB_OUTBOX_MAX_ATTEMPTS", "8")),
+    # A delivery claims its message for this long (it sends with no transaction open); a worker that
+    # dies mid-send leaves the claim to expire, then the message is sent again with the same ID.
+    "OUTBOX_CLAIM_SECONDS": int(os.environ.get("RXHUB_OUTBOX_CLAIM_SECONDS", "600")),
     "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
     "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND") or (
         "pharmacy.messaging.transports.HttpSmsBackend" if PRODUCTION

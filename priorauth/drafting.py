@@ -141,6 +141,7 @@ def _letter(facts: dict, body: list[str], missing: list[str]) -> str:
 
 
 class TemplateDrafter:
+    uses_network = False  # local: safe to run inside the case's transaction
     name = "template"
 
     def draft(self, *, facts: dict, evidence: list[dict], criteria: dict) -> Draft:
@@ -188,9 +189,13 @@ def keep_cited_sentences(text: str, known_ids: set[str]) -> list[str]:
 
 
 class LanguageModelDrafter(TemplateDrafter):
-    """Narrative from an OpenAI-compatible endpoint; fields and missing items stay template-made."""
+    """Narrative from an OpenAI-compatible endpoint; fields and missing items stay template-made.
+
+    An HTTP call (up to ``timeout`` seconds): the case services run it before they lock anything
+    (``uses_network``; docs/design.md "No network under a lock")."""
 
     name = "language-model"
+    uses_network = True
 
     def __init__(self, *, url: str, model: str, token: str = "", timeout: int = 30):
         self.url, self.model, self.token, self.timeout = url.rstrip("/"), model, token, timeout

@@ -106,6 +106,4 @@ class MatchItemStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved (patient chosen)"
     DISMISSED = "dismissed", "Dismissed"
 
-
-def can_transition(table: dict[str, set[str]], current: str, target: str) -> bool:
-    return target in table.get(current, set())
+# The tables above are checked by the core workflow helper (pharmacy/workflow.py: move / check_transition).

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.urls import reverse
+from django_q.models import Task
 
 from pharmacy.dashboard import QueueSummary
 from pharmacy.models import AllergyFlag, Prescription
@@ -10,6 +11,8 @@ from pharmacy.scoping import is_partner, scope_patients
 
 from .choices import OPEN_TASK_STATUSES, DiscrepancyStatus, InboundStatus, MatchItemStatus, TaskKind
 from .models import Discrepancy, EhrLink, InboundMessage, PatientMatchItem, ReconciliationTask
+
+PULL_GROUP = "ehr-pull"  # django-q2 group (and name prefix) of the EHR pull tasks
 
 
 def task_rows(*, user=None) -> QuerySet[ReconciliationTask]:
@@ -81,9 +84,21 @@ def patient_panels(*, patient, user) -> list[dict]:
     flags = list(AllergyFlag.objects.filter(prescription__patient=patient, cleared_at__isnull=True,
                                             prescription__status__in=["active", "pending", "on_hold"])
                  .select_related("prescription__drug", "allergy"))
+    pull = last_pull(patient_id=patient.pk) if any(link.fhir_base_url for link in links) else None
     return [{"title": "Medication reconciliation", "template": "reconciliation/_patient_panel.html",
-             "context": {"tasks": tasks, "decided": decided, "links": links, "flags": flags, "patient": patient}}]
+             "context": {"tasks": tasks, "decided": decided, "links": links, "flags": flags, "patient": patient,
+                         "last_pull": pull}}]
 
 
 def pending_prescriptions(*, patient_id: int) -> list[Prescription]:
     return list(Prescription.objects.filter(patient_id=patient_id, status="pending").select_related("drug"))
+
+
+def last_pull(*, patient_id: int) -> dict | None:
+    """The latest finished pull of this patient's record: when, and what came of it."""
+    task = (Task.objects.filter(group=PULL_GROUP, name__startswith=f"{PULL_GROUP}:{patient_id}:")
+            .order_by("-stopped").first())
+    if task is None:
+        return None
+    result = task.result if isinstance(task.result, dict) else {"ok": False, "error": str(task.result or "")[:300]}
+    return {"at": task.stopped, **result}

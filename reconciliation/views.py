@@ -210,7 +210,8 @@ def match_create_patient(request, pk: int):
 @role_required(*STAFF)
 @require_POST
 def pull(request, pk: int):
-    _run(request, lambda: services.pull_ehr_record(patient_id=pk, actor=request.user), "EHR record pulled.")
+    _run(request, lambda: services.pull_ehr_record_start(patient_id=pk, actor=request.user),
+         "EHR pull started; its result shows in the reconciliation panel when it is done.")
     return redirect("patient-detail", pk=pk)
 
 

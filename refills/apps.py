@@ -11,11 +11,12 @@ class RefillsConfig(AppConfig):
         from pharmacy.services import register_pharmacy_change_handler
 
         from .inbound import PIPELINE
-        from .links import KIND_PREFIX, render_link_message
-        from .services import on_authorization_delivered, prescription_change_pharmacy
+        from .links import KIND_PREFIX, link_create_and_send, render_link_message
+        from .services import on_authorization_delivered, prescription_change_pharmacy, register_prescriber_sender
 
         register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
         register_delivery_hook("ncpdp:", on_authorization_delivered)
+        register_prescriber_sender(link_create_and_send)  # forwarding sends the signed link
         # The core API moves a prescription to another pharmacy through this (CancelRx to the old one).
         register_pharmacy_change_handler(prescription_change_pharmacy)
         # Prescriber links: the outbox keeps a placeholder; the URL is put in at delivery.

@@ -34,6 +34,7 @@ from pharmacy.models import Patient, Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, require_role
 from pharmacy.validators import normalize_phone
 
+from . import services
 from .choices import IntakeStatus, RequestSource
 from .models import IntakeMessage, RefillRequest
 
@@ -342,8 +343,6 @@ def intake_triage_list():
 # --- services -------------------------------------------------------------------------------------
 
 def _open_for(msg: IntakeMessage, rx: Prescription, *, actor: Actor, confidence: Decimal, reason: str):
-    from . import services
-
     req = services.refill_request_open(prescription=rx, actor=actor, source=RequestSource.PATIENT, reason=reason,
                                        intake=msg, match_confidence=confidence,
                                        triage_summary={"message": msg.text[:500]})
@@ -523,30 +522,5 @@ def intake_dismiss(*, intake_id: int, actor: Actor, reason: str) -> IntakeMessag
     return msg
 
 
-def refill_request_store_triage(*, request_id: int, actor: Actor | None = None) -> RefillRequest:
-    """(Re)compute and store a request's triage summary (refills/triage.py) from the records on file."""
-    from datetime import timedelta
-
-    from pharmacy.models import Allergy, Diagnosis, Fill, LabResult
-
-    from .models import ProtocolRule
-    from .triage import triage_facts, triage_summary
-
-    today = timezone.localdate()
-    with transaction.atomic():
-        req = RefillRequest.objects.select_for_update().get(pk=request_id)
-        rx = Prescription.objects.select_related("drug", "patient").get(pk=req.prescription_id)
-        patient = rx.patient
-        rule = ProtocolRule.objects.filter(pk=req.protocol_rule_id).first() if req.protocol_rule_id else None
-        loinc = [code for lab in (rule.required_labs if rule else []) for code in lab.get("loinc_codes", [])]
-        message = req.intake.text if req.intake_id else ""
-        facts = triage_facts(
-            rx=rx, patient=patient, today=today, fills=Fill.objects.filter(prescription=rx),
-            diagnoses=Diagnosis.objects.filter(patient=patient), allergies=Allergy.objects.filter(patient=patient),
-            labs=LabResult.objects.filter(patient=patient, collected_at__gte=timezone.now() - timedelta(days=400)),
-            kind=req.kind, status=req.status, run_out_date=req.run_out_date, eligibility=req.eligibility or [],
-            protocol_suggestion=req.protocol_suggestion, relevant_loinc=loinc, message_text=message,
-            extra={"message": message[:500]} if message else None)
-        req.triage_summary = triage_summary(facts)
-        save_with_history(req, actor=actor or INTAKE, reason="Triage summary updated", update_fields=["triage_summary"])
-    return req
+# Stored on the request by the refill services (a RefillRequest write); kept importable here.
+refill_request_store_triage = services.refill_request_store_triage

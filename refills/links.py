@@ -33,8 +33,10 @@ from pharmacy.errors import DomainError
 from pharmacy.messaging.outbox import outbox_enqueue
 from pharmacy.models import OutboxMessage
 
+from . import services
 from .choices import LinkStatus, RefillStatus
 from .models import PrescriberLink, RefillRequest
+from .services import refill_request_move as _move
 
 S = RefillStatus
 LINK_ACTOR = system_actor("system:prescriber-link")
@@ -242,8 +244,6 @@ def prescriber_link_answer(*, token: str, decision: str, note: str = "", quantit
     the link locked and checked, marked used, the decision recorded (approve / approve with
     changes / deny, the NCPDP message queued by the decision service), the audit event written.
     Any refusal (invalid link, bad change) leaves everything as it was."""
-    from . import services
-
     if decision not in DECISIONS:
         raise ValidationError({"decision": f"Unknown decision {decision!r}."})
     with transaction.atomic():
@@ -316,8 +316,6 @@ def _remind(link_id: int, now: datetime) -> bool:
 def _expire(link_id: int, now: datetime) -> tuple[bool, bool]:
     """Mark one link expired; when it was the request's last live link and the request still
     awaits the prescriber, escalate: awaiting_prescriber → expired → needs_review."""
-    from .services import _move
-
     request_id = PrescriberLink.objects.filter(pk=link_id).values_list("request_id", flat=True).first()
     if request_id is None:
         return False, False

@@ -34,6 +34,7 @@ from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
 
 from .choices import RefillStatus, RequestKind
 from .models import RefillRequest
+from .services import refill_request_move as _move
 
 S = RefillStatus
 OVERDUE_ACTOR = system_actor("system:refill-followup")
@@ -53,12 +54,6 @@ def _locked(request_id: int) -> RefillRequest:
         return RefillRequest.objects.select_for_update().get(pk=request_id)
     except RefillRequest.DoesNotExist as exc:
         raise DomainError(f"Refill request {request_id} does not exist.", code="not_found") from exc
-
-
-def _move(req: RefillRequest, target: str, *, actor: Actor, reason: str, fields: tuple[str, ...] = ()) -> None:
-    from .services import _move as move
-
-    move(req, target, actor=actor, reason=reason, fields=fields)
 
 
 def _may_answer_as_prescriber(req: RefillRequest, actor: Actor) -> None:

@@ -1,6 +1,7 @@
 """Patient (or pet owner) messages about a refill: approved, denied (call the office), ready for pickup.
 
-Called by refills/services.py after a decision or a fill. Each event is sent once (the outbox's
+Called by refills/services.py inside the decision's (or the fill's) transaction: the message is an
+outbox row committed with the decision, delivered after the commit. Each event is sent once (the outbox's
 dedupe key ``patient-message:refill-<event>:<request id>``), only with the patient's consent and by
 their contact preference (pharmacy/messaging/notify.py), and says no more than the first name and
 the drug name (HIPAA minimum necessary: no surname, birth date, dose, prescriber or pharmacy).

@@ -7,6 +7,7 @@ same transaction.
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -15,36 +16,41 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.events import record_event
+from pharmacy import workflow
 from pharmacy.actors import Actor, SystemActor, save_with_history, system_actor
 from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.interop.ncpdp import DENIAL_REASON_CODES
-from pharmacy.models import Allergy, Coverage, Fill, LabResult, Prescription, default_expiration
+from pharmacy.models import Allergy, Coverage, Diagnosis, Fill, LabResult, Prescription, default_expiration
 from pharmacy.roles import ADMIN, PHARMACIST, PRESCRIBER, has_role, require_role
 from pharmacy.rules.allergy import allergy_conflicts
 
-from . import authority, dispatch, facts
+from . import authority, dispatch, facts, notifications
 from .choices import OPEN_STATUSES, RefillStatus, RequestKind, RequestSource, can_transition
 from .conf import eligibility_policy
 from .eligibility import OVERRIDABLE_CODES, check_eligibility
-from .models import RefillRequest
+from .models import ProtocolRule, RefillRequest
 from .protocol import decide
+from .triage import triage_facts, triage_summary
 
 S = RefillStatus
 PROTOCOL = system_actor("system:refill-protocol")
+INTAKE = system_actor("system:patient-intake")
 
 
 def _locked(request_id: int) -> RefillRequest:
-    try:
-        return RefillRequest.objects.select_for_update().get(pk=request_id)
-    except RefillRequest.DoesNotExist as exc:
-        raise DomainError(f"Refill request {request_id} does not exist.", code="not_found") from exc
+    return workflow.locked(RefillRequest, request_id, label="refill request")
 
 
-def _move(req: RefillRequest, target: str, *, actor: Actor, reason: str, fields: tuple[str, ...] = ()) -> None:
-    if not can_transition(req.status, target):
-        raise TransitionNotAllowed(model="refill request", current=req.status, target=target)
-    req.status = target
-    save_with_history(req, actor=actor, reason=reason, update_fields=["status", *fields])
+def refill_request_move(req: RefillRequest, target: str, *, actor: Actor, reason: str,
+                        fields: tuple[str, ...] = ()) -> None:
+    """Move a locked request to ``target`` (checked against refills/choices.TRANSITIONS, saved with
+    the actor and the reason): the core workflow helper with this app's table, for every refill
+    write module (links, new prescriptions, inbound)."""
+    workflow.move(req, target, transitions=can_transition, label="refill request", actor=actor, reason=reason,
+                  fields=fields)
+
+
+_move = refill_request_move
 
 
 def _patient_id(req: RefillRequest) -> int:
@@ -146,8 +152,8 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
             why = "; ".join(c["name"] for c in req.protocol_trace if not c["passed"]) or decision.outcome
             _move(req, S.NEEDS_REVIEW, actor=PROTOCOL,
                   reason=f"To a pharmacist ({decision.mode} mode; {why})"[:500], fields=fields)
-    if req.status == S.AUTO_APPROVED:
-        _notify(req, "decision")
+        if req.status == S.AUTO_APPROVED:
+            _notify(req, "decision")  # through the outbox, in the decision's transaction
     _store_triage(req)
     return req
 
@@ -155,14 +161,32 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
 def _store_triage(req: RefillRequest) -> None:
     """The request's triage summary (refills/triage.py), stored after evaluation; a failure here
     never undoes the evaluation."""
-    from .intake import refill_request_store_triage
-
     try:
         req.triage_summary = refill_request_store_triage(request_id=req.pk, actor=PROTOCOL).triage_summary
     except Exception:  # noqa: BLE001
-        import logging
-
         logging.getLogger(__name__).exception("Triage summary for refill request %s failed", req.pk)
+
+
+def refill_request_store_triage(*, request_id: int, actor: Actor | None = None) -> RefillRequest:
+    """(Re)compute and store a request's triage summary (refills/triage.py) from the records on file."""
+    today = timezone.localdate()
+    with transaction.atomic():
+        req = RefillRequest.objects.select_for_update().get(pk=request_id)
+        rx = Prescription.objects.select_related("drug", "patient").get(pk=req.prescription_id)
+        patient = rx.patient
+        rule = ProtocolRule.objects.filter(pk=req.protocol_rule_id).first() if req.protocol_rule_id else None
+        loinc = [code for lab in (rule.required_labs if rule else []) for code in lab.get("loinc_codes", [])]
+        message = req.intake.text if req.intake_id else ""
+        facts = triage_facts(
+            rx=rx, patient=patient, today=today, fills=Fill.objects.filter(prescription=rx),
+            diagnoses=Diagnosis.objects.filter(patient=patient), allergies=Allergy.objects.filter(patient=patient),
+            labs=LabResult.objects.filter(patient=patient, collected_at__gte=timezone.now() - timedelta(days=400)),
+            kind=req.kind, status=req.status, run_out_date=req.run_out_date, eligibility=req.eligibility or [],
+            protocol_suggestion=req.protocol_suggestion, relevant_loinc=loinc, message_text=message,
+            extra={"message": message[:500]} if message else None)
+        req.triage_summary = triage_summary(facts)
+        save_with_history(req, actor=actor or INTAKE, reason="Triage summary updated", update_fields=["triage_summary"])
+    return req
 
 
 def _with_authority(decision, *, req: RefillRequest, rx: Prescription, rule_row, today: date):
@@ -345,7 +369,7 @@ def refill_request_approve(*, request_id: int, actor: Actor, note: str = "", qua
                      data={"quantity": str(quantity) if quantity is not None else None, "days_supply": days_supply,
                            "refills": refills, "schedule": rx.dea_schedule, "changes": changes,
                            "agreement_id": req.agreement_id, "overridden": overridden})
-    _notify(req, "decision")
+        _notify(req, "decision")  # through the outbox, in the decision's transaction
     return req
 
 
@@ -444,8 +468,18 @@ def refill_request_deny(*, request_id: int, actor: Actor, reason: str, reason_co
                               update_fields=["outbound_message_id"])
         record_event(kind="refill.denied", actor=actor, subject=req, patient_id=req.patient_id,
                      summary=f"Denied ({reason_code})", data={"reason_code": reason_code})
-    _notify(req, "decision")
+        _notify(req, "decision")  # through the outbox, in the decision's transaction
     return req
+
+
+_prescriber_senders: list = []
+
+
+def register_prescriber_sender(sender) -> None:
+    """``sender(request=, actor=)`` asks the prescriber, in the forwarding transaction (the signed
+    link, refills/links.py). Registered in RefillsConfig.ready so this module does not import links."""
+    if sender not in _prescriber_senders:
+        _prescriber_senders.append(sender)
 
 
 def refill_request_forward(*, request_id: int, actor: Actor, note: str = "") -> RefillRequest:
@@ -463,12 +497,8 @@ def refill_request_forward(*, request_id: int, actor: Actor, note: str = "") -> 
             reason=f"Forwarded to the prescriber{': ' + note if note else ''}",
             fields=("forwarded_at", "note"),
         )
-        try:
-            from .links import link_create_and_send
-        except ImportError:
-            link_create_and_send = None
-        if link_create_and_send is not None:
-            link_create_and_send(request=req, actor=actor)
+        for send in _prescriber_senders:  # the signed link (refills/links.py, registered in apps.py)
+            send(request=req, actor=actor)
         record_event(kind="refill.forwarded", actor=actor, subject=req, patient_id=req.patient_id,
                      summary="Forwarded to the prescriber")
     return req
@@ -524,8 +554,8 @@ def refill_request_record_fill(*, request_id: int, actor: Actor, fill_status: st
                         pharmacy=req.pharmacy or rx.pharmacy, status=fill_kind, external_reference=reference[:64])
             fill.full_clean()
             save_with_history(fill, actor=actor, reason=f"Fill reported for refill request {req.pk}")
-    if target == S.FILLED:
-        _notify(req, "ready")
+        if target == S.FILLED:
+            _notify(req, "ready")  # through the outbox, in the fill's transaction
     return req
 
 
@@ -537,11 +567,9 @@ def refill_request_mark_picked_up(*, request_id: int, actor: Actor) -> RefillReq
 
 
 def _notify(req: RefillRequest, event: str) -> None:
-    """Patient messages (refills.notifications, when installed); never blocks the decision."""
-    try:
-        from . import notifications
-    except ImportError:
-        return
+    """Patient messages (refills.notifications): an outbox row written in the decision's
+    transaction (inside a savepoint), so a crash after the commit cannot lose it; a message that
+    cannot be queued never blocks the decision."""
     if event == "decision" and hasattr(notifications, "notify_refill_decision"):
         notifications.notify_refill_decision(req)
     elif event == "ready" and hasattr(notifications, "notify_ready_for_pickup"):

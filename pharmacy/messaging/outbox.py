@@ -7,6 +7,12 @@
 
 Delivery retries with exponential backoff (1, 2, 4 … minutes, capped at 6 h) and gives up
 ("dead") after OUTBOX_MAX_ATTEMPTS; a dead message stays listed for a person to resend.
+
+No network under a lock (docs/design.md): a delivery claims the message (``sending``, with a
+lease) in one short transaction, commits, sends with no transaction open and no row locked, then
+records the result in a new transaction. A worker that dies mid-send leaves the claim to expire;
+the retry sends the same message ID again, which the receiver already has (exactly once by message
+ID: the file transport keeps one file per ID, HTTP sends Idempotency-Key and takes 409 as done).
 """
 from __future__ import annotations
 
@@ -68,23 +74,56 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
+def claim_lease() -> timedelta:
+    """How long a claimed (``sending``) message is left to its worker before another may retry it."""
+    return timedelta(seconds=int(settings.RXHUB.get("OUTBOX_CLAIM_SECONDS", 600)))
+
+
 def outbox_deliver(*, outbox_id: int) -> OutboxMessage:
-    """Deliver one message. Safe to run twice at once: the row lock lets one worker send and the
-    other see it sent; a sent message is never sent again."""
+    """Deliver one message: claim (commit), send (no transaction, no lock), record (new transaction).
+    Safe to run twice at once: the claim lets one worker send and the other see it claimed or sent;
+    a sent message is never sent again."""
     actor = system_actor("system:outbox")
-    max_attempts = settings.RXHUB.get("OUTBOX_MAX_ATTEMPTS", MAX_ATTEMPTS_DEFAULT)
+    message = _claim(outbox_id, actor=actor)
+    if message is None:
+        return OutboxMessage.objects.get(pk=outbox_id)
+    try:
+        response, error = TRANSPORTS[message.transport](_rendered(message)), None
+    except DeliveryError as exc:
+        response, error = "", exc
+    message = _record(outbox_id, attempt=message.attempts, response=response, error=error, actor=actor)
+    if message.status == OutboxStatus.SENT:
+        _after_delivery(message)
+    return message
+
+
+def _claim(outbox_id: int, *, actor: Actor) -> OutboxMessage | None:
+    """Mark the message ``sending`` for this attempt and commit; None when it is not ours to send."""
+    now = timezone.now()
     with transaction.atomic():
         message = OutboxMessage.objects.select_for_update().get(pk=outbox_id)
         if message.status in (OutboxStatus.SENT, OutboxStatus.DEAD):
-            return message
+            return None
+        if message.status == OutboxStatus.SENDING and message.next_attempt_at and message.next_attempt_at > now:
+            return None  # another worker holds a live claim
         message.attempts += 1
-        try:
-            response = TRANSPORTS[message.transport](_rendered(message))
-        except DeliveryError as exc:
-            message.last_error = str(exc)[:2000]
-            if exc.permanent or message.attempts >= max_attempts:
+        message.status, message.next_attempt_at = OutboxStatus.SENDING, now + claim_lease()
+        save_with_history(message, actor=actor, reason=f"Delivery attempt {message.attempts} claimed",
+                          update_fields=["status", "attempts", "next_attempt_at"])
+    return message
+
+
+def _record(outbox_id: int, *, attempt: int, response: str, error: DeliveryError | None, actor: Actor) -> OutboxMessage:
+    max_attempts = settings.RXHUB.get("OUTBOX_MAX_ATTEMPTS", MAX_ATTEMPTS_DEFAULT)
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=outbox_id)
+        if message.status != OutboxStatus.SENDING or message.attempts != attempt:
+            return message  # our claim expired and another attempt took over: it records its own result
+        if error is not None:
+            message.last_error = str(error)[:2000]
+            if error.permanent or message.attempts >= max_attempts:
                 message.status = OutboxStatus.DEAD
-                reason = f"Delivery gave up after {message.attempts} attempt(s): {exc}"
+                reason = f"Delivery gave up after {message.attempts} attempt(s): {error}"
             else:
                 message.status = OutboxStatus.FAILED
                 message.next_attempt_at = timezone.now() + backoff(message.attempts)
@@ -97,8 +136,6 @@ def outbox_deliver(*, outbox_id: int) -> OutboxMessage:
             reason = f"Delivered ({message.transport})"
         save_with_history(message, actor=actor, reason=reason[:500], update_fields=[
             "status", "attempts", "last_error", "next_attempt_at", "sent_at", "response"])
-    if message.status == OutboxStatus.SENT:
-        _after_delivery(message)
     return message
 
 
@@ -140,8 +177,10 @@ def _after_delivery(message: OutboxMessage) -> None:
 
 def outbox_deliver_due(*, limit: int = 200) -> int:
     """Retry pending/failed messages whose time has come (the periodic task)."""
+    # (a ``sending`` message whose claim expired: its worker died mid-send; same message ID again)
     due = list(OutboxMessage.objects.filter(
-        status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED], next_attempt_at__lte=timezone.now()
+        status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SENDING],
+        next_attempt_at__lte=timezone.now()
     ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     for pk in due:
         outbox_deliver(outbox_id=pk)
@@ -152,8 +191,8 @@ def outbox_resend(*, outbox_id: int, actor: Actor) -> OutboxMessage:
     """A person puts a dead or failed message back in line (same message ID: still idempotent)."""
     with transaction.atomic():
         message = OutboxMessage.objects.select_for_update().get(pk=outbox_id)
-        if message.status == OutboxStatus.SENT:
-            return message
+        if message.status in (OutboxStatus.SENT, OutboxStatus.SENDING):
+            return message  # delivered, or a worker is sending it right now
         message.status, message.next_attempt_at = OutboxStatus.PENDING, timezone.now()
         save_with_history(message, actor=actor, reason="Resend requested", update_fields=["status", "next_attempt_at"])
         transaction.on_commit(lambda: schedule_delivery(message.pk))

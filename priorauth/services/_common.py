@@ -1,8 +1,8 @@
 """What every PA case service shares: the case lock, the checked move, the prescription's PA status."""
 from __future__ import annotations
 
+from pharmacy import workflow
 from pharmacy.actors import Actor, actor_user, save_with_history, system_actor
-from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.models import Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN
 
@@ -34,17 +34,12 @@ EDITABLE = (S.READY_FOR_REVIEW, S.PENDED, S.DENIED)
 
 
 def _locked(case_id: int) -> PACase:
-    try:
-        return PACase.objects.select_for_update().get(pk=case_id)
-    except PACase.DoesNotExist as exc:
-        raise DomainError(f"PA case {case_id} does not exist.", code="not_found") from exc
+    return workflow.locked(PACase, case_id, label="PA case")
 
 
 def _move(case: PACase, target: str, *, actor: Actor, reason: str, fields: tuple[str, ...] = ()) -> None:
-    if not can_transition(case.status, target):
-        raise TransitionNotAllowed(model="PA case", current=case.status, target=target)
-    case.status = target
-    save_with_history(case, actor=actor, reason=reason[:500], update_fields=["status", *fields])
+    workflow.move(case, target, transitions=can_transition, label="PA case", actor=actor, reason=reason,
+                  fields=fields, max_reason=500)
     _sync_prescription_status(case, actor=actor)
 
 

@@ -2,6 +2,7 @@
 cancelling, expediting and the review of automatic submissions."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -25,6 +26,7 @@ from ..choices import (
     Trigger,
 )
 from ..criteria import check_criteria, spec_from_dict
+from ..drafting import TemplateDrafter
 from ..models import (
     PAAttachment,
     PACase,
@@ -46,8 +48,13 @@ def _coverage(rx: Prescription, bin: str = "", pcn: str = "") -> Coverage | None
     return coverages[0] if coverages else None
 
 
-def _analyse(case: PACase, rx: Prescription, *, today: date) -> None:
-    """Gather evidence, check criteria, draft (in memory; the caller saves)."""
+def _analyse(case: PACase, rx: Prescription, *, today: date, drafts: dict | None = None) -> dict:
+    """Gather evidence, check criteria, draft (in memory; the caller saves). Returns
+    ``{inputs: draft}`` for the draft made.
+
+    ``drafts`` given (the caller holds locks): a draft made beforehand for the same inputs is used;
+    otherwise the local template drafter drafts — a networked drafter is never called under a lock
+    (docs/design.md "No network under a lock"). Without ``drafts`` the configured drafter runs."""
     case.evidence = ev.gather(rx=rx, coverage=case.coverage, today=today)
     if case.criteria is not None:
         result = check_criteria(
@@ -70,15 +77,31 @@ def _analyse(case: PACase, rx: Prescription, *, today: date) -> None:
         case.missing = [
             f"{i['name']}: {i['detail']}" for i in case.criteria_result["items"] if i["status"] != "met"
         ]
-        return
-    draft = conf.drafter().draft(
-        facts=_facts(case, rx, case.is_expedited), evidence=case.evidence, criteria=case.criteria_result
-    )
+        return {}
+    facts = _facts(case, rx, case.is_expedited)
+    key = json.dumps([facts, case.evidence, case.criteria_result], sort_keys=True, default=str)
+    if drafts is not None and key in drafts:
+        draft = drafts[key]
+    else:
+        drafter = conf.drafter()
+        if drafts is not None and drafter.uses_network:
+            drafter = TemplateDrafter()  # the inputs changed since the draft was made: no network here
+        draft = drafter.draft(facts=facts, evidence=case.evidence, criteria=case.criteria_result)
     case.system_letter, case.system_fields = draft.letter, draft.fields
     case.system_statements = [s.as_dict() for s in draft.statements] + [
         {"field": k, "sources": [x.strip() for x in v.split(",")]} for k, v in draft.field_sources.items()
     ]
     case.missing, case.drafter = draft.missing, draft.drafter
+    return {key: draft}
+
+
+def _draft_before_locking(build, *, today: date) -> dict:
+    """With a networked drafter: build the case in memory (no lock, nothing saved) and draft it, so
+    the HTTP call is made before any row is locked. ``{}`` with the local drafter."""
+    if not conf.drafter().uses_network:
+        return {}
+    case, rx = build()
+    return _analyse(case, rx, today=today)
 
 
 ANALYSIS_FIELDS = (
@@ -109,39 +132,38 @@ def pa_case_open(
     if not isinstance(actor, SystemActor) and trigger == Trigger.STAFF:
         require_role(actor, *PREPARE_ROLES, action="open a PA case")
     today = today or timezone.localdate()
+
+    def build(*, lock: bool) -> tuple[PACase, Prescription]:
+        rows = Prescription.objects.select_for_update(of=("self",)) if lock else Prescription.objects
+        rx = rows.select_related("drug", "patient", "prescriber", "pharmacy").get(pk=prescription_id)
+        if PACase.objects.filter(prescription=rx, status__in=OPEN_STATUSES).exists():
+            raise DomainError("This prescription already has an open PA case.", code="duplicate_open_case")
+        coverage = _coverage(rx, bin, pcn)
+        payer = payer_for(bin=bin or (coverage.bin if coverage else ""), pcn=pcn or (coverage.pcn if coverage else ""))
+        criteria = criteria_for(payer=payer, drug=rx.drug)
+        benefit = criteria.benefit if criteria else Benefit.PHARMACY
+        case = PACase(
+            prescription=rx,
+            patient=rx.patient,
+            drug=rx.drug,
+            coverage=coverage,
+            payer=payer,
+            criteria=criteria,
+            trigger=trigger,
+            claim_reference=claim_reference,
+            renewal_of=renewal_of,
+            benefit=benefit,
+            adapter=Adapter.PAS if benefit == Benefit.MEDICAL else Adapter.EPA,
+            rollout_mode=criteria.rollout_mode if criteria else RolloutMode.ASSIST,
+            is_expedited=False,
+            opened_by=_user(actor),
+        )
+        return case, rx
+
+    drafts = _draft_before_locking(lambda: build(lock=False), today=today)
     try:
         with transaction.atomic():
-            rx = (
-                Prescription.objects.select_for_update(of=("self",))
-                .select_related("drug", "patient", "prescriber", "pharmacy")
-                .get(pk=prescription_id)
-            )
-            if PACase.objects.filter(prescription=rx, status__in=OPEN_STATUSES).exists():
-                raise DomainError(
-                    "This prescription already has an open PA case.", code="duplicate_open_case"
-                )
-            coverage = _coverage(rx, bin, pcn)
-            payer = payer_for(
-                bin=bin or (coverage.bin if coverage else ""), pcn=pcn or (coverage.pcn if coverage else "")
-            )
-            criteria = criteria_for(payer=payer, drug=rx.drug)
-            benefit = criteria.benefit if criteria else Benefit.PHARMACY
-            case = PACase(
-                prescription=rx,
-                patient=rx.patient,
-                drug=rx.drug,
-                coverage=coverage,
-                payer=payer,
-                criteria=criteria,
-                trigger=trigger,
-                claim_reference=claim_reference,
-                renewal_of=renewal_of,
-                benefit=benefit,
-                adapter=Adapter.PAS if benefit == Benefit.MEDICAL else Adapter.EPA,
-                rollout_mode=criteria.rollout_mode if criteria else RolloutMode.ASSIST,
-                is_expedited=False,
-                opened_by=_user(actor),
-            )
+            case, rx = build(lock=True)
             label = {
                 Trigger.REJECT_75: f"claim {claim_reference} rejected 75",
                 Trigger.RENEWAL: f"renewal of case {renewal_of.pk if renewal_of else ''} before expiry",
@@ -149,7 +171,7 @@ def pa_case_open(
             }[trigger]
             save_with_history(case, actor=actor, reason=f"Opened: {label}")
             _move(case, S.GATHERING, actor=actor, reason="Gathering evidence")
-            _analyse(case, rx, today=today)
+            _analyse(case, rx, today=today, drafts=drafts)
             if case.draft_visible:
                 case.letter, case.fields = case.system_letter, dict(case.system_fields)
             _move(
@@ -192,20 +214,31 @@ def pa_case_open(
     return case
 
 
-@transaction.atomic
 def pa_case_refresh(*, case_id: int, actor: Actor, today: date | None = None) -> PACase:
-    """Gather evidence again (new labs, fills) and redraft; a person's edits are kept."""
+    """Gather evidence again (new labs, fills) and redraft; a person's edits are kept. A networked
+    drafter drafts before the case is locked."""
     require_role(actor, *PREPARE_ROLES, action="refresh a PA case")
-    case = _locked(case_id)
-    if case.status not in EDITABLE:
-        raise TransitionNotAllowed(model="PA case", current=case.status, target="refreshed")
-    rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(
-        pk=case.prescription_id
-    )
-    _analyse(case, rx, today=today or timezone.localdate())
-    save_with_history(
-        case, actor=actor, reason="Evidence gathered again and redrafted", update_fields=list(ANALYSIS_FIELDS)
-    )
+    today = today or timezone.localdate()
+
+    def build() -> tuple[PACase, Prescription]:
+        case = PACase.objects.filter(pk=case_id).first()
+        if case is None:
+            raise DomainError(f"PA case {case_id} does not exist.", code="not_found")
+        return case, Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(
+            pk=case.prescription_id)
+
+    drafts = _draft_before_locking(build, today=today)
+    with transaction.atomic():
+        case = _locked(case_id)
+        if case.status not in EDITABLE:
+            raise TransitionNotAllowed(model="PA case", current=case.status, target="refreshed")
+        rx = Prescription.objects.select_related("drug", "patient", "prescriber", "pharmacy").get(
+            pk=case.prescription_id
+        )
+        _analyse(case, rx, today=today, drafts=drafts)
+        save_with_history(
+            case, actor=actor, reason="Evidence gathered again and redrafted", update_fields=list(ANALYSIS_FIELDS)
+        )
     return case
 
 

@@ -33,7 +33,7 @@ from .inbound import (
 )
 from .matching import ehr_link_set_consent
 from .outbound import dispense_share, non_adherence_lines
-from .pull import pull_ehr_record
+from .pull import pull_ehr_record, pull_ehr_record_start
 from .tasks import ADMISSION_TYPES, DISCHARGE_TYPES, PARTIAL_LIST_TYPES, discrepancy_accept, discrepancy_reject
 
 __all__ = [
@@ -59,4 +59,5 @@ __all__ = [
     "match_item_resolve",
     "non_adherence_lines",
     "pull_ehr_record",
+    "pull_ehr_record_start",
 ]

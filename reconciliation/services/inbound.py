@@ -15,6 +15,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from audit.events import record_event
+from pharmacy import workflow
 from pharmacy.actors import Actor, actor_user, save_with_history
 from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.inbound import (
@@ -152,10 +153,8 @@ def inbound_receive(*, channel: str, payload: bytes | str, content_type: str = "
 
 
 def _move_message(message: InboundMessage, target: str, *, reason: str, fields: tuple[str, ...] = ()) -> None:
-    if not choices.can_transition(choices.INBOUND_TRANSITIONS, message.status, target):
-        raise TransitionNotAllowed(model="inbound message", current=message.status, target=target)
-    message.status = target
-    save_with_history(message, actor=_sys(INBOUND), reason=reason[:500], update_fields=["status", *fields])
+    workflow.move(message, target, transitions=choices.INBOUND_TRANSITIONS, label="inbound message",
+                  actor=_sys(INBOUND), reason=reason, fields=fields, max_reason=500)
 
 
 def _supported(fmt: str, records: list[ClinicalRecord]) -> str:

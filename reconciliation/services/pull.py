@@ -1,4 +1,10 @@
-"""Pulling a linked patient's record from the EHR's FHIR endpoint."""
+"""Pulling a linked patient's record from the EHR's FHIR endpoint.
+
+The pull is network I/O (three searches, with retries and timeouts): a page never waits for it.
+``pull_ehr_record_start`` checks who asks and that the patient has an endpoint, then queues the
+django-q2 task ``reconciliation.tasks.pull_ehr_record`` (after commit); the task runs
+``pull_ehr_record`` with no transaction open and its result is shown on the patient page
+(``last_pull``)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +13,9 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit.events import record_event
 from pharmacy.actors import Actor
@@ -18,6 +26,7 @@ from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, require_role
 from .. import choices
 from ..conf import conf
 from ..models import EhrLink, InboundMessage
+from ..selectors import PULL_GROUP
 from .inbound import inbound_process, inbound_receive
 
 
@@ -25,9 +34,7 @@ def pull_ehr_record(*, patient_id: int, actor: Actor) -> InboundMessage:
     """GET active MedicationRequest, AllergyIntolerance and Condition for a linked patient (FHIR R4
     search, US Core), with a timeout and retries; the answers are stored as one Bundle and processed."""
     require_role(actor, PHARMACIST, TECHNICIAN, ADMIN, action="pull an EHR record")
-    link = (EhrLink.objects.filter(patient_id=patient_id).exclude(fhir_base_url="").order_by("-linked_at").first())
-    if link is None:
-        raise DomainError("This patient has no EHR link with a FHIR endpoint.", code="no_ehr_link")
+    link = _endpoint_link(patient_id)
     base = link.fhir_base_url.rstrip("/")
     pid = urllib.parse.quote(link.fhir_patient_id or link.external_id)
     queries = [f"MedicationRequest?patient={pid}&status=active&intent=order,plan",
@@ -59,3 +66,22 @@ def pull_ehr_record(*, patient_id: int, actor: Actor) -> InboundMessage:
     record_event(kind="reconciliation.ehr_pulled", actor=actor, subject=message, patient_id=patient_id,
                  summary=f"EHR record pulled from {link.ehr_system} ({len(entries)} entries)")
     return inbound_process(message_id=message.pk, patient=Patient.objects.get(pk=patient_id))
+
+
+
+def _endpoint_link(patient_id: int) -> EhrLink:
+    link = EhrLink.objects.filter(patient_id=patient_id).exclude(fhir_base_url="").order_by("-linked_at").first()
+    if link is None:
+        raise DomainError("This patient has no EHR link with a FHIR endpoint.", code="no_ehr_link")
+    return link
+
+
+def pull_ehr_record_start(*, patient_id: int, actor: Actor) -> str:
+    """Queue the EHR pull for this patient (the task's name, ``ehr-pull:<patient>:<id>``)."""
+    require_role(actor, PHARMACIST, TECHNICIAN, ADMIN, action="pull an EHR record")
+    _endpoint_link(patient_id)
+    name = f"{PULL_GROUP}:{patient_id}:{uuid.uuid4().hex[:12]}"
+    user_id = getattr(actor, "pk", None)
+    transaction.on_commit(lambda: async_task("reconciliation.tasks.pull_ehr_record", patient_id, user_id,
+                                             task_name=name, group=PULL_GROUP))
+    return name

@@ -6,8 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.events import record_event
+from pharmacy import workflow
 from pharmacy.actors import Actor, actor_user, bulk_create_recorded, save_with_history
-from pharmacy.errors import DomainError, TransitionNotAllowed
+from pharmacy.errors import DomainError
 from pharmacy.interop.clinical import ClinicalRecord
 from pharmacy.models import Allergy, Drug, Patient, Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, require_role
@@ -109,8 +110,7 @@ def _locked_pair(discrepancy_id: int) -> tuple[ReconciliationTask, Discrepancy]:
 
 
 def _decide(discrepancy: Discrepancy, target: str, *, actor: Actor, note: str) -> None:
-    if not choices.can_transition(choices.DISCREPANCY_TRANSITIONS, discrepancy.status, target):
-        raise TransitionNotAllowed(model="discrepancy", current=discrepancy.status, target=target)
+    workflow.check_transition(choices.DISCREPANCY_TRANSITIONS, discrepancy.status, target, label="discrepancy")
     discrepancy.status = target
     discrepancy.decided_by, discrepancy.decided_at, discrepancy.note = actor_user(actor), timezone.now(), note.strip()
 
@@ -168,13 +168,14 @@ def discrepancy_reject(*, discrepancy_id: int, actor: Actor, note: str = "") -> 
 
 
 def _after_decision(task: ReconciliationTask, *, actor: Actor) -> None:
+    """The task's own moves, checked against choices.TASK_TRANSITIONS like every other."""
     if task.status == TaskStatus.OPEN:
-        task.status = TaskStatus.IN_REVIEW
-        save_with_history(task, actor=actor, reason="Review started", update_fields=["status"])
+        workflow.move(task, TaskStatus.IN_REVIEW, transitions=choices.TASK_TRANSITIONS, label="reconciliation task",
+                      actor=actor, reason="Review started")
     if not task.discrepancies.filter(status=DiscrepancyStatus.PROPOSED).exists():
-        task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, timezone.now(), actor_user(actor)
-        save_with_history(task, actor=actor, reason="Every discrepancy decided",
-                          update_fields=["status", "completed_at", "completed_by"])
+        task.completed_at, task.completed_by = timezone.now(), actor_user(actor)
+        workflow.move(task, TaskStatus.COMPLETED, transitions=choices.TASK_TRANSITIONS, label="reconciliation task",
+                      actor=actor, reason="Every discrepancy decided", fields=("completed_at", "completed_by"))
         _send_summary(task, actor=actor)
 
 

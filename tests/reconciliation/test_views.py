@@ -121,3 +121,32 @@ def test_consent_to_exchange_recorded_from_the_patient_page(linked_ada, client, 
     client.post(f"/reconciliation/links/{link.pk}/consent/", {"consent": "1"})
     link.refresh_from_db()
     assert link.consent_to_exchange and link.history.first().history_user == pharmacist
+
+
+def test_pull_button_queues_the_pull_as_a_task_and_the_patient_page_shows_its_result(
+        linked_ada, client, pharmacist, http_receiver, django_capture_on_commit_callbacks):
+    """The page does not wait for the EHR (network I/O in a task, after commit); the task's outcome
+    is shown in the patient's reconciliation panel — a failure with its reason, then a success."""
+    import json
+
+    from reconciliation.models import EhrLink
+
+    EhrLink.objects.update(fhir_base_url=http_receiver.url + "/fhir", fhir_patient_id="p-1")
+    client.force_login(pharmacist)
+    http_receiver.fail_next(9, 404)  # the EHR refuses: the task records why
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(f"/reconciliation/patients/{linked_ada.pk}/pull/", follow=True)
+    assert "EHR pull started" in response.content.decode() and http_receiver.requests == []  # not run yet
+    for callback in queued:
+        callback()  # the task (django-q2 runs synchronously in tests) stores its result
+    page = client.get(f"/patients/{linked_ada.pk}/").content.decode()
+    assert 'data-testid="ehr-pull-result"' in page and "failed" in page and "HTTP 404" in page
+
+    http_receiver.failures.clear()
+    http_receiver.reply(200, json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": []}),
+                        "application/fhir+json")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/reconciliation/patients/{linked_ada.pk}/pull/")
+    message = InboundMessage.objects.get(channel="pull")
+    page = client.get(f"/patients/{linked_ada.pk}/").content.decode()
+    assert f"record read (inbound message {message.pk}, {message.status})" in page

@@ -148,3 +148,26 @@ def test_protocol_auto_approval_tells_the_patient(due_prescription, ace_rule, ph
     assert req.status == S.AUTO_APPROVED
     message = patient_messages().get()
     assert message.kind == "sms:refill-approved" and due_prescription.drug.name in message.payload
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notification_survives_a_crash_right_after_the_decision_commits(make_request, pharmacist, rx_for,
+                                                                        monkeypatch):
+    """The patient's message is an outbox row written in the decision's transaction: when the
+    process dies right after the commit (here the on-commit delivery scheduling raises), the
+    decision and the message are both on file, and the message is delivered later."""
+    from pharmacy.messaging import outbox
+
+    req = make_request(prescription=rx_for())
+
+    def killed(outbox_id):
+        raise SystemExit("worker killed right after the commit")
+
+    monkeypatch.setattr(outbox, "schedule_delivery", killed)
+    with pytest.raises(SystemExit):
+        services.refill_request_approve(request_id=req.pk, actor=pharmacist)
+    req.refresh_from_db()
+    assert req.status == S.APPROVED
+    message = patient_messages().get()
+    assert (message.kind, message.status) == ("sms:refill-approved", "pending")
+    assert outbox_deliver(outbox_id=message.pk).status == "sent"
