@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pharmacy', '0006_allergyflag_moved_from_reconciliation'),
+        ('pharmacy', '0007_collaborative_practice_agreement'),
     ]
 
     operations = [
