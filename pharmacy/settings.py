@@ -251,8 +251,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Refills and renewals, prior authorization and medication reconciliation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Grouped by app (refills, prior authorization, reconciliation, audit, core), a description each.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pharmacy.api.schema.group_by_app"],
+    # Grouped by app (refills, prior authorization, reconciliation, audit, core), a description each;
+    # every operation documents 400/401/403/404/405/409/413/415/429/503 with the error shape.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "pharmacy.api.schema.group_by_app",
+                             "pharmacy.api.schema_errors.add_error_responses"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our own static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
