@@ -106,7 +106,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files answer here, before the two below
+    # Content-Security-Policy on every page: scripts and styles from our own static files only.
+    "csp.middleware.CSPMiddleware",
+    # Cache-Control: no-store on every page and API answer (patient data must not stay in caches).
+    "pharmacy.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,6 +122,23 @@ MIDDLEWARE = [
     # Writes the PHI access log (one INSERT per request) from the views' mark_phi_access calls.
     "audit.middleware.PhiAccessMiddleware",
 ]
+
+# django-csp 4: no inline script, style or event handler anywhere (templates keep JS/CSS in static/);
+# HIPAA 45 CFR 164.312(c)(1) integrity against injected script. data: images for the API docs' icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 ROOT_URLCONF = "pharmacy.urls"
 WSGI_APPLICATION = "pharmacy.wsgi.application"
