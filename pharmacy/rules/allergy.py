@@ -1,21 +1,25 @@
-"""Allergy and cross-sensitivity conflicts between a drug and a patient's allergies.
+"""The ONE allergy and cross-sensitivity rule of the application (docs/standards.md "Allergy
+cross-sensitivity"). Every path asks it: refill eligibility and protocols (``allergy_conflicts``),
+the allergy flag on every new prescription and every queue's badges (``AllergyFlag``,
+pharmacy/services.py), reconciliation's comparison and PA evidence (``drug_allergy_conflicts`` /
+``conflict_reason``). Same answer everywhere; tested on one table of cases
+(tests/pharmacy/test_allergy_rule.py).
 
-Moved here as they were (issue 12) from the two workflow apps that each had their own:
-
-* ``drug_allergy_conflicts`` / ``conflict_reason`` (was ``reconciliation/compare.py``): the
-  allergen and the drug are resolved to catalog ingredients (RxCUI first, then the normalised
-  name), an allergy's class comes from the allergy row, the catalog or its wording
-  (``SUBSTANCE_CLASSES``: "sulfa", "penicillins", …), and classes conflict when
-  ``pharmacy.drug_classes.cross_sensitive`` says so. Used for the flag on every new prescription
-  (``AllergyFlag``) and the reconciliation comparison.
-* ``allergy_conflicts`` (was ``refills/facts.py``): a substring match of the allergy's substance
-  and the drug name's first word, or cross-sensitivity of the allergy row's ``drug_class`` with
-  the drug's class. Used by the refill protocol's "new allergy conflict" check.
-
-The two answers differ (e.g. "sulfa" against sulfamethoxazole, a brand name against its generic,
-an RxCUI-coded allergy); unifying them changes behaviour, so that is left to the ONE
-allergy/cross-sensitivity rule engineer `authority` writes here (issue 13). Cross-sensitivity
-facts and their citations are in ``pharmacy/drug_classes.py``.
+How it decides
+1. Resolve what was recorded — brand, ingredient, class or free text — to a catalog ingredient and
+   a class: "Amoxil" → amoxicillin → penicillins (→ beta-lactams); "Penicillin G" → penicillins
+   (by its wording); an RxCUI-coded allergy by its code.
+2. The same ingredient as the drug → conflict, **high**.
+3. Classes cross-sensitive per ``pharmacy.drug_classes.cross_sensitive`` → conflict:
+   - penicillin ↔ cephalosporin: low and mostly side-chain driven (2022 AAAAI/ACAAI drug allergy
+     practice parameter, Khan DA et al., Ann Allergy Asthma Immunol 2022;129:547) → **low**, and
+     **high** when the two share an R1 side chain (amoxicillin/ampicillin ↔ cefadroxil, cephalexin,
+     cefaclor, cefprozil);
+   - any other shared group (same class, NSAIDs/aspirin, ACE inhibitor angioedema → ARNI) → **high**.
+4. "Sulfa" means sulfonamide antibiotics (sulfamethoxazole); no conflict with non-antibiotic
+   sulfonamides such as furosemide, hydrochlorothiazide or celecoxib (Strom BL et al., N Engl J Med
+   2003;349:1628): they are separate groups in drug_classes.
+Inactive, resolved, refuted, entered-in-error and negated allergies never conflict.
 
 Pure: no ORM, no settings; ``allergy_conflicts`` reads attributes of the rows it is given.
 """
@@ -75,15 +79,49 @@ def allergen_and_class(allergy: AllergyEntry, catalog: Catalog) -> tuple[str, st
     return allergen, allergy.drug_class or catalog.drug_class(allergen) or class_from_substance(allergy.substance)
 
 
-def conflict_reason(*, allergen: str, allergy_class: str, substance: str, drug_ingredient: str,
-                    drug_class: str) -> str:
-    """Why an allergy conflicts with a drug, or "" when it does not."""
+HIGH = "high"
+LOW = "low"
+# Aminopenicillins and the cephalosporins sharing their R1 side chain (AAAAI/ACAAI 2022).
+AMINOPENICILLINS = frozenset({"amoxicillin", "ampicillin"})
+SAME_SIDE_CHAIN_CEPHALOSPORINS = frozenset({"cefadroxil", "cephalexin", "cefaclor", "cefprozil"})
+BETA_LACTAM_PAIR = frozenset({"penicillin", "cephalosporin"})
+KHAN_2022 = "AAAAI/ACAAI drug allergy practice parameter 2022 (Khan DA et al., Ann Allergy Asthma Immunol 2022;129:547)"
+
+
+def _words(text: str) -> set[str]:
+    return set(normalise_name(text).split())
+
+
+def _therapeutic_class(value: str) -> str:
+    """A class slug or an allergy group ("penicillins") → the therapeutic class it names."""
+    if value in THERAPEUTIC_CLASSES:
+        return value
+    return GROUP_THERAPEUTIC_CLASS.get(value, "")
+
+
+def conflict_assessment(*, allergen: str, allergy_class: str, substance: str, drug_ingredient: str,
+                        drug_class: str) -> tuple[str, str]:
+    """(why, severity) when an allergy conflicts with a drug, else ("", "")."""
     if allergen and drug_ingredient and (allergen == drug_ingredient or allergen in drug_ingredient.split()):
-        return f"The patient is allergic to {substance}, the same ingredient"
+        return f"The patient is allergic to {substance}, the same ingredient", HIGH
     if allergy_class and drug_class and cross_sensitive(allergy_class, drug_class):
         label = class_info(drug_class).label if class_info(drug_class) else drug_class
-        return f"{substance} allergy is cross-sensitive with {label.lower()} ({drug_ingredient})"
-    return ""
+        why = f"{substance} allergy is cross-sensitive with {label.lower()} ({drug_ingredient})"
+        pair = {_therapeutic_class(allergy_class), drug_class}
+        if pair == BETA_LACTAM_PAIR:
+            names = _words(allergen) | _words(substance) | _words(drug_ingredient)
+            if names & AMINOPENICILLINS and names & SAME_SIDE_CHAIN_CEPHALOSPORINS:
+                return f"{why}: same R1 side chain, higher risk ({KHAN_2022})", HIGH
+            return f"{why}: penicillin–cephalosporin cross-reactivity is low ({KHAN_2022})", LOW
+        return why, HIGH
+    return "", ""
+
+
+def conflict_reason(*, allergen: str, allergy_class: str, substance: str, drug_ingredient: str,
+                    drug_class: str) -> str:
+    """Why an allergy conflicts with a drug, or "" when it does not (``conflict_assessment``)."""
+    return conflict_assessment(allergen=allergen, allergy_class=allergy_class, substance=substance,
+                               drug_ingredient=drug_ingredient, drug_class=drug_class)[0]
 
 
 def drug_allergy_conflicts(
@@ -122,18 +160,14 @@ def allergy_drug_class(substance: str, catalog: Catalog | None = None) -> str:
     return drug_class if drug_class in THERAPEUTIC_CLASSES else ""
 
 
-def allergy_conflicts(drug, allergies: Iterable) -> list:
-    """Active allergies (``pharmacy.models.Allergy`` rows) that name the drug or a cross-sensitive
-    class (pharmacy/drug_classes). ``drug`` is a ``Drug`` row (name, therapeutic_class)."""
-    name = drug.name.lower()
-    hits = []
-    for allergy in allergies:
-        if allergy.status != "active":
-            continue
-        substance = allergy.substance.lower()
-        if substance and (substance in name or name.split()[0] in substance):
-            hits.append(allergy)
-        elif allergy.drug_class and drug.therapeutic_class and cross_sensitive(allergy.drug_class,
-                                                                                drug.therapeutic_class):
-            hits.append(allergy)
-    return hits
+def allergy_conflicts(drug, allergies: Iterable, catalog: Catalog | None = None) -> list:
+    """The allergy rows (``pharmacy.models.Allergy``) a ``Drug`` row conflicts with — the same rule
+    as ``drug_allergy_conflicts`` (it was a substring match before issue 13)."""
+    from .facts import allergy_entry
+
+    rows = [a for a in allergies if (a.status or "active") == "active"]
+    hits = drug_allergy_conflicts(drug_name=drug.name, drug_class=drug.therapeutic_class,
+                                  rxcui=getattr(drug, "rxcui", "") or "", allergies=[allergy_entry(a) for a in rows],
+                                  catalog=catalog)
+    conflicting = {entry.id for entry, _why in hits}
+    return [a for a in rows if a.pk in conflicting]
