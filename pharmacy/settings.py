@@ -6,6 +6,7 @@ workers run on several machines, REDIS_URL.
 """
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -338,6 +339,20 @@ if PRODUCTION and os.environ.get("RXHUB_SMS_BACKEND", "") in CONSOLE_SMS_BACKEND
     raise ImproperlyConfigured("RXHUB_SMS_BACKEND: the console SMS backend is refused in production")
 
 # --- Rx Workflow Hub policy defaults (each one configurable) ---------------------------------
+def env_json_object(name: str) -> dict:
+    """A JSON object from the environment ({} when unset or not an object)."""
+    try:
+        value = json.loads(os.environ.get(name, "") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+_PA_DRAFTER_URL = os.environ.get("RXHUB_PA_DRAFTER_URL", "")
+
+# One configuration style (issue 12): every setting is read from the environment here, once; each
+# app reads settings.RXHUB through its small typed accessor (refills/conf.py, priorauth/conf.py,
+# reconciliation/conf.py).
 RXHUB = {
     # Non-controlled prescriptions: no federal expiry; many states use one year (STANDARDS.md).
     "NON_CONTROLLED_EXPIRY_DAYS": int(os.environ.get("RXHUB_NON_CONTROLLED_EXPIRY_DAYS", "365")),
@@ -364,6 +379,13 @@ RXHUB = {
     # dies mid-send leaves the claim to expire, then the message is sent again with the same ID.
     "OUTBOX_CLAIM_SECONDS": int(os.environ.get("RXHUB_OUTBOX_CLAIM_SECONDS", "600")),
     "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
+    # Prior authorization (priorauth/conf.py): payer endpoints keyed by Payer.endpoint_key (tokens stay
+    # in the variables they name), the renewal window, the optional language-model drafter.
+    "PAYERS": env_json_object("RXHUB_PAYERS"),
+    "PA_RENEWAL_WINDOW_DAYS": int(os.environ.get("RXHUB_PA_RENEWAL_WINDOW_DAYS", "30")),
+    "PA_DRAFTER": {"ENABLED": bool(_PA_DRAFTER_URL), "URL": _PA_DRAFTER_URL,
+                   "MODEL": os.environ.get("RXHUB_PA_DRAFTER_MODEL", ""),
+                   "TOKEN_ENV": os.environ.get("RXHUB_PA_DRAFTER_TOKEN_ENV", "")},
     "SMS_BACKEND": os.environ.get("RXHUB_SMS_BACKEND") or (
         "pharmacy.messaging.transports.HttpSmsBackend" if PRODUCTION
         else "pharmacy.messaging.transports.ConsoleSmsBackend"),

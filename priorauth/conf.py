@@ -1,7 +1,7 @@
-"""PA settings, read at call time (tests and operators change them without restarts).
+"""PA settings: a typed accessor over settings.RXHUB (read at call time, so tests can change them).
 
 Payer endpoints and credentials live here, never in the database or its history:
-settings.RXHUB["PAYERS"] (or the JSON environment variable RXHUB_PAYERS), keyed by
+settings.RXHUB["PAYERS"] (set from the JSON environment variable RXHUB_PAYERS in settings), keyed by
 ``Payer.endpoint_key``::
 
     {"blueharbor": {"submit_url": "https://payer.example/epa", "status_url": "https://payer.example/epa/status",
@@ -12,7 +12,6 @@ A payer without an entry gets its submissions written to the file outbox.
 
 from __future__ import annotations
 
-import json
 import os
 
 from django.conf import settings
@@ -24,11 +23,6 @@ def _rx() -> dict:
 
 def payers() -> dict:
     configured = _rx().get("PAYERS")
-    if configured is None:
-        try:
-            configured = json.loads(os.environ.get("RXHUB_PAYERS", "") or "{}")
-        except ValueError:
-            configured = {}
     return configured if isinstance(configured, dict) else {}
 
 
@@ -38,7 +32,7 @@ def payer_endpoint(key: str) -> dict:
 
 def renewal_window_days() -> int:
     # Issue 8: approvals expiring within this window open a renewal (default 30 days).
-    return int(_rx().get("PA_RENEWAL_WINDOW_DAYS", os.environ.get("RXHUB_PA_RENEWAL_WINDOW_DAYS", 30)))
+    return int(_rx().get("PA_RENEWAL_WINDOW_DAYS", 30))
 
 
 def lab_lookback_days() -> int:
@@ -48,14 +42,8 @@ def lab_lookback_days() -> int:
 def drafter_config() -> dict:
     """Optional language-model drafter (off by default): {"ENABLED", "URL", "MODEL", "TOKEN_ENV"}."""
     config = _rx().get("PA_DRAFTER")
-    if config is None:
-        url = os.environ.get("RXHUB_PA_DRAFTER_URL", "")
-        config = {
-            "ENABLED": bool(url),
-            "URL": url,
-            "MODEL": os.environ.get("RXHUB_PA_DRAFTER_MODEL", ""),
-            "TOKEN_ENV": os.environ.get("RXHUB_PA_DRAFTER_TOKEN_ENV", ""),
-        }
+    if not isinstance(config, dict):
+        config = {"ENABLED": False, "URL": "", "MODEL": "", "TOKEN_ENV": ""}
     return config
 
 
