@@ -171,3 +171,23 @@ class CollaborativePracticeAgreementAdmin(HistoryAdmin):
     search_fields = ["title", "prescriber__last_name", "document_reference"]
     filter_horizontal = ["pharmacists", "pharmacist_groups"]
     autocomplete_fields = ["prescriber"]
+
+
+@admin.register(models.RefusedPayload)
+class RefusedPayloadAdmin(HistoryAdmin):
+    """API bodies refused before any view read them (kept with the error; never edited)."""
+
+    list_display = ["id", "received_at", "method", "path", "received_by", "size_bytes", "error_code", "error"]
+    list_filter = ["error_code", "path"]
+    search_fields = ["path", "error", "payload_sha256"]
+    date_hierarchy = "received_at"
+    raw_id_fields = ["received_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -31,3 +31,9 @@ class PharmacyConfig(AppConfig):
         from .context_processors import CORE_MENU
 
         registry.register(self, menu=CORE_MENU, schedules=tasks.SCHEDULES)
+
+        from django.core.signals import got_request_exception
+
+        from .db_outage import mark_database_failure
+
+        got_request_exception.connect(mark_database_failure, dispatch_uid="pharmacy.db_outage")

@@ -669,3 +669,29 @@ class InboundRecord(models.Model):
 
     class Meta:
         abstract = True
+
+
+class RefusedPayload(models.Model):
+    """An API request body refused before any view read it — oversize, nested too deep, not
+    Unicode, not JSON — kept with its error (DESIGN.md: every inbound payload is stored, refused
+    ones included). Written by pharmacy.api.parsers.SafeJSONParser; read-only in admin."""
+
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    path = models.CharField(max_length=300)
+    method = models.CharField(max_length=10)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    payload = models.TextField(blank=True, help_text="As received (decoded; cut at the size limit).")
+    payload_truncated = models.BooleanField(default=False)
+    payload_sha256 = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=32)
+    error = models.TextField()
+    history = HistoricalRecords(excluded_fields=["payload"])
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Refused {self.method} {self.path} ({self.error_code})"

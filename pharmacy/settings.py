@@ -106,6 +106,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a database outage answers 503 (API JSON / HL7 AE / styled page), never a 500.
+    "pharmacy.db_outage.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files answer here, before the two below
     # Content-Security-Policy on every page: scripts and styles from our own static files only.
@@ -257,6 +259,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["pharmacy.api.permissions.RolePermission"],
+    # JSON read capped, depth-bounded, lone surrogates refused; a refused body is stored (RefusedPayload).
+    "DEFAULT_PARSER_CLASSES": [
+        "pharmacy.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "pharmacy.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

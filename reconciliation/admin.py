@@ -8,12 +8,13 @@ from . import models, services
 
 @admin.register(models.InboundMessage)
 class InboundMessageAdmin(HistoryAdmin):
-    list_display = ["id", "received_at", "channel", "format", "message_type", "sender", "control_id", "status",
-                    "attempts", "short_error"]
-    list_filter = ["status", "channel", "format", "message_type"]
-    search_fields = ["control_id", "sender", "error"]
-    readonly_fields = ["channel", "format", "sender", "control_id", "message_type", "payload", "content_type",
-                       "received_at", "status", "error", "attempts", "processed_at", "duplicate_of", "patient",
+    list_display = ["id", "received_at", "channel", "format", "message_type", "sender", "control_id",
+                    "control_id_reused", "status", "attempts", "short_error"]
+    list_filter = ["status", "control_id_reused", "channel", "format", "message_type"]
+    search_fields = ["control_id", "sender", "error", "payload_sha256"]
+    readonly_fields = ["channel", "format", "sender", "control_id", "control_id_reused", "payload_sha256",
+                       "message_type", "payload", "size_bytes", "payload_truncated", "content_type", "received_at",
+                       "status", "error", "attempts", "next_attempt_at", "processed_at", "duplicate_of", "patient",
                        "summary", "source_name"]
     actions = ["retry"]
 
@@ -21,7 +22,7 @@ class InboundMessageAdmin(HistoryAdmin):
     def short_error(self, obj):
         return obj.error[:80]
 
-    @admin.action(description="Retry processing of the selected failed messages")
+    @admin.action(description="Retry processing of the selected failed or rejected messages")
     def retry(self, request, queryset):
         done = 0
         for message in queryset:

@@ -69,10 +69,10 @@ class IntakeMessageAdmin(ReadOnlyWorkflowAdmin):
 
 @admin.register(models.InboundNcpdpMessage)
 class InboundNcpdpMessageAdmin(ReadOnlyWorkflowAdmin):
-    list_display = ["id", "received_at", "transaction", "sender", "message_id", "status", "error_code",
-                    "refill_request", "result"]
-    list_filter = ["status", "transaction", "error_code"]
-    search_fields = ["message_id", "relates_to_message_id", "sender"]
+    list_display = ["id", "received_at", "transaction", "sender", "message_id", "control_id_reused", "status",
+                    "error_code", "attempts", "refill_request", "result"]
+    list_filter = ["status", "control_id_reused", "transaction", "error_code"]
+    search_fields = ["message_id", "relates_to_message_id", "sender", "payload_sha256"]
     date_hierarchy = "received_at"
     raw_id_fields = ["received_by", "duplicate_of", "refill_request", "answers_outbox"]
 

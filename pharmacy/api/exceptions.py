@@ -57,6 +57,12 @@ def exception_handler(exc, context):
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
 
+    from pharmacy.db_outage import is_database_down
+
+    if is_database_down(exc):  # the database is away: 503 with Retry-After (JSON; HL7 AE; FHIR; NCPDP 602)
+        from pharmacy.db_outage import unavailable_response
+
+        return unavailable_response(context.get("request"))
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, str(exc), exc.errors), status=exc.status_code)
     if isinstance(exc, IntegrityError):

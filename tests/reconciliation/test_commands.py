@@ -35,3 +35,22 @@ def test_pull_command_reports_a_patient_without_endpoint(linked_ada):
     with pytest.raises(SystemExit):
         call_command("pull_ehr_record", str(linked_ada.pk), stderr=err)
     assert "no EHR link with a FHIR endpoint" in err.getvalue()
+
+
+def test_ingest_folder_stores_hostile_files_rejected_and_moves_them_to_failed(db, tmp_path, settings):
+    settings.RXHUB = {**settings.RXHUB, "RECON_MAX_PAYLOAD_BYTES": 4096}
+    files = {
+        "deep.json": b'{"resourceType": "Bundle", "entry": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+        "surrogate.json": b'{"resourceType": "Patient", "id": "\\udc00"}',
+        "bogus.xml": b'<?xml version="1.0" encoding="bogus"?><ClinicalDocument xmlns="urn:hl7-org:v3"/>',
+        "huge.hl7": a03(control_id="HUGE").encode() + b"OBX|1|TX|||" + b"x" * 100_000 + b"\r",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    call_command("ingest_folder", str(tmp_path), stdout=StringIO())
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir() if not p.name.endswith(".error.txt")) == sorted(
+        files)
+    stored = {m.source_name: m for m in InboundMessage.objects.all()}
+    assert set(stored) == set(files) and {m.status for m in stored.values()} == {"rejected"}
+    assert stored["huge.hl7"].payload_truncated and stored["huge.hl7"].size_bytes == len(files["huge.hl7"])
+    assert len(stored["huge.hl7"].payload) == 4096

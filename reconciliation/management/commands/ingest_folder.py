@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from reconciliation.choices import Channel
+from reconciliation.conf import conf
 from reconciliation.services import ingest
 
 SKIP_SUFFIXES = (".part", ".tmp", ".filepart", ".error.txt")
@@ -39,7 +40,11 @@ class Command(BaseCommand):
         for path in sorted(p for p in base.iterdir() if p.is_file()):
             if path.name.startswith(".") or path.name.endswith(SKIP_SUFFIXES):
                 continue  # still being written by the gateway, or our own error note
-            result = ingest(channel=Channel.FOLDER, payload=path.read_bytes(), source_name=path.name)
+            limit = conf("RECON_MAX_PAYLOAD_BYTES")
+            with path.open("rb") as handle:  # never more than the limit + 1 bytes in memory
+                head = handle.read(limit + 1)
+            result = ingest(channel=Channel.FOLDER, payload=head, source_name=path.name,
+                            size=max(len(head), path.stat().st_size))
             if result.ack_code == "AA":
                 os.replace(path, _target(base / "done", path.name))
                 done += 1
