@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pharmacy', '0007_collaborative_practice_agreement'),
+        ('pharmacy', '0008_outbox_sending'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
