@@ -118,6 +118,7 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
         rule_row = Row.objects.filter(name=decision.rule_name).first() if decision.rule_name else None
         if result.kind_required != req.kind:
             req.kind = result.kind_required
+        decision = _with_duplication(decision, rx=rx)
         decision = _with_authority(decision, req=req, rx=rx, rule_row=rule_row, today=today)
         req.eligibility = facts.reasons_as_json(result)
         req.protocol_trace = facts.trace_as_json(decision)
@@ -212,6 +213,27 @@ def _with_authority(decision, *, req: RefillRequest, rx: Prescription, rule_row,
         return dataclasses.replace(decision, trace=(*decision.trace, Check("authorized", True, detail)))
     return dataclasses.replace(decision, outcome="refer", suggested_action="refer_to_prescriber",
                                trace=(*decision.trace, Check("authorized", False, detail)))
+
+
+def _with_duplication(decision, *, rx: Prescription):
+    """Drug utilization review, therapeutic duplication (docs/standards.md: two active prescriptions
+    in the same class): a protocol never approves over one; a person looks."""
+    import dataclasses
+
+    from .protocol import Check
+
+    if decision.outcome != "approve" or not rx.drug.therapeutic_class:
+        return decision
+    others = list(Prescription.objects.filter(patient_id=rx.patient_id, status="active",
+                                              drug__therapeutic_class=rx.drug.therapeutic_class)
+                  .exclude(pk=rx.pk).select_related("drug")[:3])
+    if not others:
+        return dataclasses.replace(decision, trace=(*decision.trace, Check(
+            "no_therapeutic_duplication", True, "no other active prescription in the same class")))
+    names = ", ".join(str(o.drug) for o in others)
+    return dataclasses.replace(decision, outcome="refer", suggested_action="refer_to_prescriber", trace=(
+        *decision.trace, Check("no_therapeutic_duplication", False,
+                               f"therapeutic duplication: also active in {rx.drug.therapeutic_class}: {names}")))
 
 
 def _protocol_agreement(req: RefillRequest, rx: Prescription, rule_row, today: date) -> int | None:

@@ -176,3 +176,16 @@ def test_protocol_naming_the_agreement_may_authorize_a_statin_renewal(mode, phar
         assert f"CPA #{agreement.pk}" in message.payload
     else:
         assert req.status == S.NEEDS_REVIEW and req.protocol_suggestion == "approve"
+
+
+def test_therapeutic_duplication_stops_the_protocol(pharmacist):
+    rx = _due_renewal_for_protocol("none")
+    agreement = _agreement(rx, pharmacist)
+    _protocol_rule("auto", "statin", agreement=agreement)
+    PrescriptionFactory(patient=rx.patient, prescriber=rx.prescriber,
+                        drug=DrugFactory(name="rosuvastatin", therapeutic_class="statin"))
+    req = services.refill_request_open(prescription=rx, actor=pharmacist, source="staff")
+    trace = {c["name"]: c for c in req.protocol_trace}
+    assert req.status == S.NEEDS_REVIEW and not trace["no_therapeutic_duplication"]["passed"]
+    assert "rosuvastatin" in trace["no_therapeutic_duplication"]["detail"]
+    assert not _authorizing_messages(req).exists()
