@@ -207,13 +207,10 @@ TRIAGE_LABELS = {
 
 def summary_rows(summary: dict) -> list[tuple[str, str]]:
     """(label, text) pairs for a page; lists joined, empty values as a dash."""
+    from pharmacy.readable import inline_text
+
     rows = []
     for key, value in (summary or {}).items():
-        if isinstance(value, list | tuple):
-            text = "; ".join(str(v) for v in value) or "—"
-        elif value is None or value == "":
-            text = "—"
-        else:
-            text = str(value)
+        text = inline_text(value)  # lists joined, mappings as "Label: value", never a repr
         rows.append((TRIAGE_LABELS.get(key, key.replace("_", " ").capitalize()), text))
     return rows

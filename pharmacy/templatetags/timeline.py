@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from pharmacy.readable import readable_lines
+
 register = template.Library()
 
 HIDDEN_FIELDS = {"updated_at", "created_at", "id"}
@@ -23,6 +25,10 @@ def timeline_entries(obj, *, limit: int = 50) -> list[dict]:
                 field = obj._meta.get_field(change.field)
                 item = {"field": str(field.verbose_name), "old": _display(field, change.old),
                         "new": _display(field, change.new)}
+                if field.get_internal_type() == "JSONField":
+                    # JSON as labelled lines, never a Python repr (issue 11 item 7).
+                    item.update(multiline=True, old_lines=readable_lines(change.old),
+                                new_lines=readable_lines(change.new))
                 if field.is_relation and field.many_to_one:
                     related.append((field, item, change.old, change.new))
                 changes.append(item)
@@ -68,3 +74,17 @@ def _display(field, value):
 @register.inclusion_tag("timeline.html")
 def history_timeline(obj, limit: int = 50):
     return {"entries": timeline_entries(obj, limit=limit), "object": obj}
+
+
+@register.filter(name="readable_lines")
+def readable_lines_filter(value):
+    """``{% for line in obj.json_field|readable_lines %}``: a JSON value as labelled lines."""
+    return readable_lines(value)
+
+
+@register.filter(name="readable_item")
+def readable_item_filter(item):
+    """One protocol check or eligibility finding as one labelled line."""
+    from pharmacy.readable import item_line
+
+    return item_line(item)
