@@ -88,3 +88,28 @@ def test_list_filters(api_client_for, make_request):
     assert api.get("/api/v1/refill-requests/", {"kind": "renewal"}).json()["count"] == 1
     assert api.get("/api/v1/refill-requests/", {"patient": a.patient_id}).json()["count"] == 1
     assert api.get("/api/v1/refill-requests/", {"prescription": a.prescription_id}).json()["count"] == 1
+
+
+def test_approve_with_changes_99_refills_through_the_api_is_refused_naming_the_limit(api_client_for, make_request):
+    # Issue 13 "Done when": 99 refills posted as "approve with changes" through the REST API (a
+    # pharmacist under an agreement, the API path that accepts changes) is refused naming the limit.
+    from tests.factories import AgreementFactory, DrugFactory, PrescriptionFactory
+
+    api = api_client_for("pharmacist")
+    rx = PrescriptionFactory(drug=DrugFactory(name="atorvastatin", therapeutic_class="statin"), refills_remaining=0)
+    agreement = AgreementFactory(prescriber=rx.prescriber, pharmacists=[api.user], max_days_supply=0)
+    req = make_request(status="needs_review", kind="renewal", prescription=rx)
+    body = {"note": "Under CPA", "refills": 99, "quantity": "30", "days_supply": 30}
+    response = api.post(f"/api/v1/refill-requests/{req.pk}/approve/", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["field"] == "refills"
+    assert "maximum authorization of 365 days" in str(response.json()) and "at most 12 refills" in str(response.json())
+    # An agreement with its own days-of-supply limit refuses first, naming that limit.
+    agreement.max_days_supply = 365
+    agreement.save()
+    response = api.post(f"/api/v1/refill-requests/{req.pk}/approve/", body, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "prescriber_authorization_required"
+    assert "at most 365 days of supply per renewal" in response.json()["message"]
+    req.refresh_from_db()
+    assert req.status == "needs_review" and req.approved_refills is None
+    assert not OutboxMessage.objects.filter(related_id=str(req.pk), kind__startswith="ncpdp:").exists()
