@@ -12,10 +12,12 @@ from tests.priorauth.conftest import NDC, make_criteria, pa_rx, payer  # noqa: F
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_reject_75_to_approval_in_the_browser(page, login, live_server, make_user, pa_rx, make_criteria):  # noqa: F811
+def test_reject_75_to_approval_in_the_browser(page, login, live_server, make_user, pa_rx, make_criteria, payer):  # noqa: F811
     make_criteria(rollout_mode="assist")
     make_user("pharmacist", username="paula", first_name="Paula", last_name="Reyes")
-    token = Token.objects.create(user=make_user("integrator", username="claims-switch")).key
+    switch = make_user("integrator", username="claims-switch")
+    pa_rx.pharmacy.integrator_users.add(switch)  # a claims switch speaks for the pharmacies bound to it
+    token = Token.objects.create(user=switch).key
     api = requests.Session()
     api.headers["Authorization"] = f"Token {token}"
 
@@ -50,8 +52,13 @@ def test_reject_75_to_approval_in_the_browser(page, login, live_server, make_use
     assert page.get_by_test_id("status").inner_text() == "Submitted to payer"
     assert page.get_by_test_id("deadline").is_visible()
 
+    # The payer answers with its own account, bound to that payer (a partner sees only its own cases).
+    payer_account = make_user("integrator", username="blue-harbor-pa")
+    payer.integrator_users.add(payer_account)
+    payer_api = requests.Session()
+    payer_api.headers["Authorization"] = f"Token {Token.objects.create(user=payer_account).key}"
     today = timezone.localdate()
-    pushed = api.post(
+    pushed = payer_api.post(
         f"{live_server.url}/api/v1/pa-responses/",
         json={
             "case": case_id,
