@@ -6,6 +6,9 @@ Each app's ``AppConfig.ready()`` calls ``register(self, …)`` with what it cont
 - ``dashboard_card(user=…) -> QueueSummary`` — its queue card on the dashboard;
 - ``patient_panels(patient=…, user=…) -> list[dict]`` — sections of the patient page (each a dict
   with ``title``, ``template``, ``context``; a fixed number of queries each);
+- ``prescription_actions(prescriptions=…, user=…) -> {prescription id: [dict]}`` — buttons on the
+  patient page's prescription list (each a dict with ``label``, ``url`` to POST to and ``fields``,
+  the hidden inputs; no query per row);
 - ``menu`` — ``MenuEntry`` items for the top navigation;
 - ``schedules`` — django-q2 schedule specs (synced by ``manage.py sync_schedules``);
 - ``api_register(router)`` / ``api_urlpatterns`` — viewsets and plain paths under ``/api/v1/``;
@@ -41,6 +44,7 @@ class Contribution:
     urls: object | None = None
     dashboard_card: Callable | None = None
     patient_panels: Callable | None = None
+    prescription_actions: Callable | None = None
     menu: tuple[MenuEntry, ...] = ()
     schedules: tuple[dict, ...] = ()
     api_register: Callable | None = None
@@ -75,6 +79,10 @@ def dashboard_cards() -> list[Callable]:
 
 def patient_panel_providers() -> list[Callable]:
     return [c.patient_panels for c in contributions() if c.patient_panels is not None]
+
+
+def prescription_action_providers() -> list[Callable]:
+    return [c.prescription_actions for c in contributions() if c.prescription_actions is not None]
 
 
 def menu_entries() -> list[MenuEntry]:

@@ -58,8 +58,21 @@ def patient_detail(request, pk: int):
         raise Http404("No such patient.") from exc
     fills = selectors.patient_fills(patient_id=pk)
     mark_phi_access(request, [patient.pk], "patient page")
+    prescriptions = list(patient.prescriptions.all())
+    actions = prescription_actions(prescriptions=prescriptions, user=request.user)
+    rows = [{"rx": rx, "actions": actions.get(rx.pk, [])} for rx in prescriptions]
     return render(request, "pharmacy/patient_detail.html",
-                  {"patient": patient, "fills": fills, "panels": patient_panels(patient=patient, user=request.user)})
+                  {"patient": patient, "fills": fills, "prescription_rows": rows,
+                   "panels": patient_panels(patient=patient, user=request.user)})
+
+
+def prescription_actions(*, prescriptions, user) -> dict[int, list[dict]]:
+    """The buttons each app offers per prescription (its registered ``prescription_actions``)."""
+    out: dict[int, list[dict]] = {}
+    for provider in registry.prescription_action_providers():
+        for pk, items in provider(prescriptions=prescriptions, user=user).items():
+            out.setdefault(pk, []).extend(items)
+    return out
 
 
 def patient_panels(*, patient, user) -> list[dict]:

@@ -22,7 +22,7 @@ class PriorauthConfig(AppConfig):
 
         register_contribution(
             self, urls="priorauth.urls", dashboard_card=selectors.queue_summary,
-            patient_panels=selectors.patient_panels,
+            patient_panels=selectors.patient_panels, prescription_actions=selectors.prescription_actions,
             menu=[MenuEntry("Prior auth", "priorauth:queue", "priorauth", order=40)],
             schedules=getattr(tasks, "SCHEDULES", []),
             api_register=api_urls.register,

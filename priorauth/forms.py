@@ -25,7 +25,9 @@ class AttachmentForm(forms.Form):
 
 
 class OpenForm(forms.Form):
-    prescription = forms.IntegerField(min_value=1, label="Prescription id")
+    # Posted by the "Open PA case" button of the patient page's prescription list (a hidden
+    # field, never a box a person types an id into).
+    prescription = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
 class ReviewForm(forms.Form):

@@ -98,6 +98,20 @@ def patient_panels(*, patient, user) -> list[dict]:
     ]
 
 
+def prescription_actions(*, prescriptions, user) -> dict[int, list[dict]]:
+    """"Open PA case" on each active prescription of the patient page, for staff (the view that
+    answers it, ``priorauth:open``, admits pharmacists, technicians and admins). No query."""
+    from django.urls import reverse
+
+    from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, has_role
+
+    if not has_role(user, PHARMACIST, TECHNICIAN, ADMIN):
+        return {}
+    url = reverse("priorauth:open")
+    return {rx.pk: [{"label": "Open PA case", "url": url, "fields": {"prescription": rx.pk}}]
+            for rx in prescriptions if rx.status == "active"}
+
+
 # --- analytics -----------------------------------------------------------------------------------
 
 

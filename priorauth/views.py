@@ -54,7 +54,6 @@ def queue(request):
             "page": page,
             "rows": rows,
             "query": query.urlencode(),
-            "open_form": OpenForm(),
         },
     )
 
@@ -253,7 +252,7 @@ def review(request, pk: int):
 def open_case(request):
     form = OpenForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a prescription id.")
+        messages.error(request, "Open a PA case from the patient's prescription list.")
         return redirect("priorauth:queue")
     try:
         case = services.pa_case_open(prescription_id=form.cleaned_data["prescription"], actor=request.user)

@@ -152,3 +152,26 @@ def test_queue_flags_a_prescription_that_conflicts_with_an_allergy(client, pharm
     Allergy.objects.create(patient=case.patient, substance=case.prescription.drug.name, severity="severe")
     assert prescription_allergy_check(prescription=case.prescription, actor=pharmacist)
     assert f"allergy: {case.prescription.drug.name}" in client.get("/priorauth/").content.decode()
+
+
+def test_pa_case_opens_from_the_patients_prescription_list(client, pharmacist, pa_rx):
+    """Issue 11 item 4: the patient page lists prescriptions by Rx number with an "Open PA case"
+    button each (posting the existing open service); no page asks for a prescription id."""
+    import re
+
+    from pharmacy.models import Prescription
+
+    Prescription.objects.filter(pk=pa_rx.pk).update(rx_number="RX-778899")
+    client.force_login(pharmacist)
+    html = client.get(f"/patients/{pa_rx.patient_id}/").content.decode()
+    row = html[html.index(f'data-testid="rx-{pa_rx.pk}"'):]
+    row = row[: row.index("</tr>")]
+    assert "RX-778899" in row and "Open PA case" in row
+    form = re.search(r'<form method="post" action="([^"]+)".*?name="prescription" value="(\d+)"', row, re.S)
+    assert form and form.group(2) == str(pa_rx.pk)
+    assert 'type="number"' not in html and "Prescription id" not in html
+    response = client.post(form.group(1), {"prescription": form.group(2)})
+    case = PACase.objects.get(prescription=pa_rx)
+    assert response.status_code == 302 and response["Location"].endswith(f"/priorauth/{case.pk}/")
+    queue = client.get("/priorauth/").content.decode()
+    assert 'aria-label="Open a PA case"' not in queue and 'data-testid="open-case-hint"' in queue
