@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from . import models
 from .admin_base import HistoryAdmin
 from .roles import INTEGRATOR
+from .services import prescription_create
 
 admin.site.site_header = "Rx Workflow Hub administration"
 admin.site.site_title = "Rx Workflow Hub"
@@ -89,6 +90,13 @@ class PrescriptionAdmin(HistoryAdmin):
     list_select_related = ["patient", "drug", "prescriber"]
     readonly_fields = ["dea_schedule"]
     inlines = [FillInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new prescription goes through the core service (history + allergy flags, same actor).
+        prescription_create(prescription=obj, actor=request.user, reason="Created in admin")
+        return None
 
 
 @admin.register(models.Fill)

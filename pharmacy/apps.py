@@ -16,18 +16,11 @@ class PharmacyConfig(AppConfig):
         # Runs once after all apps migrate (sender = the last app is fine; it is idempotent).
         post_migrate.connect(_sync_roles, dispatch_uid="pharmacy.sync_roles")
 
-        from django.db.models.signals import post_save
-
-        from . import checks, receivers  # noqa: F401  (checks: deploy check of RXHUB_PUBLIC_BASE_URL)
-        from .models import Prescription
-
-        # The allergy flag of a new prescription (was connected by reconciliation before issue 12;
-        # the uid is kept so nothing connects it twice).
-        post_save.connect(receivers.prescription_created, sender=Prescription,
-                          dispatch_uid="reconciliation-allergy-check")
-
+        # No post_save receiver writes domain rows: the allergy flags of a new prescription are raised
+        # by pharmacy.services.prescription_create, with the creating actor and a reason (issue 12).
+        # checks: the deploy check of RXHUB_PUBLIC_BASE_URL.
         # What the core itself adds to the shared menu and schedules (the apps add theirs the same way).
-        from . import registry, tasks
+        from . import checks, registry, tasks  # noqa: F401
         from .context_processors import CORE_MENU
 
         registry.register(self, menu=CORE_MENU, schedules=tasks.SCHEDULES)

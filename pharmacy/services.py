@@ -63,12 +63,26 @@ def api_token_revoke(*, actor) -> bool:
 # Allergy check on new prescriptions
 # --------------------------------------------------------------------------------------------
 
-def prescription_allergy_check(*, prescription: Prescription, actor: Actor) -> list[AllergyFlag]:
-    """Flag a new prescription whose drug conflicts with an active allergy (same ingredient or a
-    cross-sensitive class, ``pharmacy/rules/allergy.py``). Returns the flags raised.
+@transaction.atomic
+def prescription_create(*, prescription: Prescription, actor: Actor, reason: str) -> Prescription:
+    """Record a new prescription (history: who and why) and raise its allergy flags with the same
+    actor. Every creation path calls this — UI, API, admin, reconciliation, inbound NewRx, demo,
+    test factories — instead of a ``post_save`` receiver writing flags with no actor (issue 12:
+    signals never write domain rows). ``prescription`` is an unsaved, already cleaned instance."""
+    if prescription.pk is not None:
+        raise DomainError("prescription_create records a new prescription only.", code="invalid_state")
+    save_with_history(prescription, actor=actor, reason=reason[:500])
+    prescription_allergy_check(prescription=prescription, actor=actor,
+                               reason=f"Allergy check of new prescription {prescription.pk} ({reason})")
+    return prescription
 
-    Runs for every new prescription however it is created (a ``post_save`` receiver, see
-    ``pharmacy/receivers.py``; moved from reconciliation as it was, issue 12)."""
+
+def prescription_allergy_check(*, prescription: Prescription, actor: Actor,
+                               reason: str = "Allergy check of a prescription") -> list[AllergyFlag]:
+    """Flag a prescription whose drug conflicts with an active allergy (same ingredient or a
+    cross-sensitive class, ``pharmacy/rules/allergy.py``). Returns the flags raised; a flag that
+    already exists for the same allergy is not raised twice. Each flag is saved with history
+    (``actor``, ``reason``). Called by ``prescription_create`` for every new prescription."""
     allergies = list(Allergy.objects.filter(patient_id=prescription.patient_id, status="active"))
     if not allergies:
         return []
@@ -77,11 +91,13 @@ def prescription_allergy_check(*, prescription: Prescription, actor: Actor) -> l
                                   allergies=[allergy_entry(a) for a in allergies])
     flags = []
     by_id = {a.pk: a for a in allergies}
-    for entry, reason in hits:
-        flag, created = AllergyFlag.objects.get_or_create(
-            prescription=prescription, allergy=by_id[entry.id], defaults={"reason": reason[:300]})
-        if created:
-            flags.append(flag)
+    existing = set(AllergyFlag.objects.filter(prescription=prescription).values_list("allergy_id", flat=True))
+    for entry, why in hits:
+        if entry.id in existing:
+            continue
+        existing.add(entry.id)
+        flags.append(save_with_history(AllergyFlag(prescription=prescription, allergy=by_id[entry.id],
+                                                   reason=why[:300]), actor=actor, reason=reason[:500]))
     return flags
 
 

@@ -3,6 +3,7 @@ already worked so every queue state shows something (called by ``seed_demo``).""
 from __future__ import annotations
 
 from pharmacy.actors import save_with_history, system_actor
+from pharmacy.services import prescription_create
 
 from . import services
 from .choices import ProtocolMode, RefillStatus
@@ -74,7 +75,7 @@ def seed_authority(ctx, pharmacist) -> None:
                           refills_remaining=remaining, written_date=today - timedelta(days=written_ago),
                           pharmacy_id=patient.preferred_pharmacy_id, rx_number=f"DEMO-AUTH-{key.upper()}")
         rx.full_clean()
-        save_with_history(rx, actor=actor, reason=f"Demo data: {why}")
+        prescription_create(prescription=rx, actor=actor, reason=f"Demo data: {why}")
         for days_ago in ((58, 28) if written_ago >= 58 else (written_ago,)):
             fill = Fill(prescription=rx, fill_date=today - timedelta(days=days_ago), quantity=Decimal("30"),
                         days_supply=30, pharmacy_id=patient.preferred_pharmacy_id)

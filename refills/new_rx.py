@@ -36,6 +36,7 @@ from pharmacy.interop import ncpdp
 from pharmacy.interop.ncpdp import ScriptError
 from pharmacy.models import Drug, Patient, Pharmacy, Prescriber, Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, require_role
+from pharmacy.services import prescription_create
 from pharmacy.validators import normalize_ndc
 
 from .models import InboundNcpdpMessage, NewRxPatientMatch, RefillRequest
@@ -169,7 +170,7 @@ def _create(parsed: ncpdp.ScriptMessage, *, patient: Patient, pharmacy: Pharmacy
             fields: dict, actor: Actor, reason: str) -> tuple[Prescription, list[RefillRequest]]:
     rx = Prescription(patient=patient, pharmacy=pharmacy, prescriber=prescriber, **fields)
     rx.full_clean(exclude=["rx_number"])
-    save_with_history(rx, actor=actor, reason=reason[:500])
+    prescription_create(prescription=rx, actor=actor, reason=reason)
     closed = refill_requests_close_for_new_prescription(prescription=rx, actor=actor)
     record_event(kind="ncpdp.new_rx_received", actor=actor, subject=rx, patient_id=patient.pk,
                  summary=f"New prescription {rx.pk} from NewRx {parsed.message_id}",

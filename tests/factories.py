@@ -137,6 +137,15 @@ class PrescriptionFactory(factory.django.DjangoModelFactory):
     written_date = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=60))
     pharmacy = factory.SelfAttribute("patient.preferred_pharmacy")
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Through the core service, as in production (history, allergy flags)."""
+        from pharmacy.actors import system_actor
+        from pharmacy.services import prescription_create
+
+        return prescription_create(prescription=model_class(*args, **kwargs),
+                                   actor=system_actor("system:maintenance"), reason="Test data")
+
 
 class FillFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -182,6 +182,14 @@ class PrescriptionSerializer(ModelCleanSerializer):
         read_only_fields = ["created_at", "updated_at"]
     normalised_fields = ("expiration_date",)
 
+    def create(self, validated_data):
+        """A new prescription is recorded by pharmacy.services.prescription_create (its allergy
+        flags are raised with the same actor)."""
+        from pharmacy.services import prescription_create
+
+        return prescription_create(prescription=models.Prescription(**validated_data), actor=self._actor(),
+                                   reason="prescription created through the API")
+
     def update(self, instance, validated_data):
         """One write path: pharmacy (CancelRx to the old one), status (transition table) and refills
         go through pharmacy.services.prescription_update, which records why."""

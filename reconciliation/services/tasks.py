@@ -14,6 +14,7 @@ from pharmacy.models import Allergy, Drug, Patient, Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, require_role
 from pharmacy.rules.allergy import allergy_drug_class
 from pharmacy.rules.facts import allergy_entry
+from pharmacy.services import prescription_create
 
 from .. import choices, compare, facts
 from ..choices import (
@@ -230,9 +231,9 @@ def _create_pending(task: ReconciliationTask, discrepancy: Discrepancy, *, actor
                       quantity=like.quantity if like else 30, days_supply=like.days_supply if like else 30,
                       refills_authorized=0, refills_remaining=0, written_date=timezone.localdate(),
                       pharmacy=like.pharmacy if like else task.patient.preferred_pharmacy, status="pending")
-    return save_with_history(rx, actor=actor,
-                             reason=f"Pending prescription from reconciliation task {task.pk} (discrepancy "
-                                    f"{discrepancy.pk}); to confirm with the prescriber")
+    return prescription_create(prescription=rx, actor=actor,
+                               reason=f"Pending prescription from reconciliation task {task.pk} (discrepancy "
+                                      f"{discrepancy.pk}); to confirm with the prescriber")
 
 
 _SEVERITY = {"mild": "mild", "mi": "mild", "moderate": "moderate", "mo": "moderate", "severe": "severe", "sv": "severe"}
