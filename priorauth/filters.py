@@ -22,6 +22,8 @@ class PACaseFilter(django_filters.FilterSet):
     patient = django_filters.NumberFilter(field_name="patient_id", label="Patient id")
     prescription = django_filters.NumberFilter(field_name="prescription_id", label="Prescription id")
     drug = django_filters.CharFilter(field_name="drug__name", lookup_expr="icontains", label="Drug")
+    q = django_filters.CharFilter(method="search", label="Patient or drug")
+    expedited = django_filters.BooleanFilter(field_name="is_expedited", label="Expedited only")
 
     class Meta:
         model = PACase
@@ -36,7 +38,14 @@ class PACaseFilter(django_filters.FilterSet):
             "patient",
             "prescription",
             "drug",
+            "q",
+            "expedited",
         ]
+
+    def search(self, queryset, name, value):
+        from pharmacy.queue_filters import patient_drug_search
+
+        return patient_drug_search(queryset, value, extra=("prescription__rx_number__iexact",))
 
     def filter_overdue(self, queryset, name, value):
         if value is None:

@@ -12,14 +12,15 @@ from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
 from pharmacy.errors import DomainError
-from pharmacy.pagination import bounded_page
+from pharmacy.pagination import bounded_page, capped_counts
+from pharmacy.queue_filters import status_chips, toggles
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
 from pharmacy.selectors import attach_allergy_flags
 from pharmacy.web import run_action
 
 from . import selectors, services
 from .charts import bars
-from .choices import OPEN_STATUSES
+from .choices import OPEN_STATUSES, CaseStatus
 from .filters import PACaseFilter
 from .forms import AppealForm, AttachmentForm, CancelForm, LetterForm, OpenForm, ReviewForm
 from .models import PACase
@@ -46,6 +47,11 @@ def queue(request):
     attach_allergy_flags(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
+    # Status chips with counts kept cheap (one query, each status counted up to the cap).
+    counts_data = data.copy()
+    counts_data.setlist("status", [])
+    counts_qs = PACaseFilter(counts_data, queryset=selectors.pa_case_list(user=request.user)).qs
+    counts = capped_counts(counts_qs, field_name="status", values=[s for s, _ in CaseStatus.choices])
     return render(
         request,
         "priorauth/queue.html",
@@ -54,8 +60,18 @@ def queue(request):
             "page": page,
             "rows": rows,
             "query": query.urlencode(),
+            "chips": status_chips(request.GET, counts, choices=CaseStatus.choices,
+                                  chip_statuses=CHIP_STATUSES, default_statuses=OPEN_STATUSES),
+            "toggles": toggles(request.GET, TOGGLES),
+            "search": request.GET.get("q", ""),
+            "chosen_statuses": [s for s in request.GET.getlist("status") if s],
         },
     )
+
+
+CHIP_STATUSES = (CaseStatus.READY_FOR_REVIEW, CaseStatus.GATHERING, CaseStatus.SUBMITTED, CaseStatus.PENDED,
+                 CaseStatus.DENIED, CaseStatus.APPEALED, CaseStatus.APPROVED)
+TOGGLES = (("expedited", "true", "Expedited"), ("overdue", "true", "Overdue"))
 
 
 @role_required(*STAFF)

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from priorauth import services
+from priorauth.choices import OPEN_STATUSES
 from priorauth.models import PACase
 from tests.factories import PrescriptionFactory
 
@@ -175,3 +176,33 @@ def test_pa_case_opens_from_the_patients_prescription_list(client, pharmacist, p
     assert response.status_code == 302 and response["Location"].endswith(f"/priorauth/{case.pk}/")
     queue = client.get("/priorauth/").content.decode()
     assert 'aria-label="Open a PA case"' not in queue and 'data-testid="open-case-hint"' in queue
+
+
+def test_pa_queue_filters_a_person_would_use(client, pharmacist, pa_rx, make_criteria):
+    """Issue 11 item 6: status chips with counts, a patient/drug search and plain toggles, all in
+    the URL; no "---------", no "Unknown" and no id boxes."""
+    from tests.factories import PatientFactory
+
+    make_criteria()
+    first = services.pa_case_open(prescription_id=pa_rx.pk, actor=pharmacist)
+    other_rx = PrescriptionFactory(drug=pa_rx.drug, patient=PatientFactory(last_name="Quimby", first_name="Otto"))
+    second = services.pa_case_open(prescription_id=other_rx.pk, actor=pharmacist)
+    PACase.objects.filter(pk=second.pk).update(is_expedited=True)
+    client.force_login(pharmacist)
+    html = client.get("/priorauth/").content.decode()
+    assert "---------" not in html and "Unknown" not in html and 'type="number"' not in html
+    assert 'aria-label="Status"' in html and 'class="chip current"' in html
+    open_chip = html[html.index('aria-label="Status"'):]
+    assert f'Open <span class="count">{PACase.objects.filter(status__in=OPEN_STATUSES).count()}</span>' in open_chip
+
+    def shown_ids(url):
+        page = client.get(url)
+        assert page.status_code == 200
+        return {c.pk for c, _clock in page.context["rows"]}
+
+    assert shown_ids("/priorauth/?q=quimby") == {second.pk}
+    assert shown_ids("/priorauth/?q=Quimby%2C+Otto") == {second.pk}
+    assert shown_ids("/priorauth/?expedited=true") == {second.pk}
+    assert shown_ids("/priorauth/?q=semaglutide") == {first.pk, second.pk}
+    page = client.get("/priorauth/?expedited=true&q=quimby").content.decode()
+    assert 'name="expedited" value="true" checked' in page and 'value="quimby"' in page
