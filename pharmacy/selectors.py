@@ -178,3 +178,13 @@ def drugs_matching(text: str, *, ingredient: str = "", limit: int = 20) -> list[
     wanted = name_strength(text)
     rows.sort(key=lambda d: (normalise_strength(d.strength) != wanted if wanted else False, d.name, d.strength))
     return rows[:limit]
+
+
+def drug_interactions(prescription: models.Prescription) -> list:
+    """ONC high-priority drug–drug interactions (pharmacy/rules/interactions.py) between this
+    prescription's drug and the patient's other active prescriptions: one query."""
+    from .rules.interactions import interactions
+
+    others = (models.Prescription.objects.filter(patient_id=prescription.patient_id, status="active")
+              .exclude(pk=prescription.pk).values_list("drug__name", flat=True))
+    return interactions(prescription.drug.name, list(others))

@@ -73,11 +73,14 @@ def prescriber_link(request, token: str):
     fills = list(req.prescription.fills.all())
     today = timezone.localdate()
     adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
+    from pharmacy.selectors import drug_interactions
+
     from .authority import authority_for, offered_actions
     from .links import LINK_ACTOR as actor
 
     offered = offered_actions(req, actor, today=today)  # controlled renewal: new prescription (EPCS) or deny
     return _private(render(request, "refills/prescriber_link.html", {
+        "interactions": drug_interactions(req.prescription),
         "link": link, "req": req, "rx": req.prescription, "patient": req.patient, "fills": fills[:8],
         "pdc": adherence, "form": form, "today": today, "offered": offered,
         "authority": authority_for(req, req.prescription, actor, today=today),

@@ -119,6 +119,7 @@ def refill_request_evaluate(*, request_id: int, today: date | None = None) -> Re
         if result.kind_required != req.kind:
             req.kind = result.kind_required
         decision = _with_duplication(decision, rx=rx)
+        decision = _with_interactions(decision, rx=rx)
         decision = _with_authority(decision, req=req, rx=rx, rule_row=rule_row, today=today)
         req.eligibility = facts.reasons_as_json(result)
         req.protocol_trace = facts.trace_as_json(decision)
@@ -234,6 +235,25 @@ def _with_duplication(decision, *, rx: Prescription):
     return dataclasses.replace(decision, outcome="refer", suggested_action="refer_to_prescriber", trace=(
         *decision.trace, Check("no_therapeutic_duplication", False,
                                f"therapeutic duplication: also active in {rx.drug.therapeutic_class}: {names}")))
+
+
+def _with_interactions(decision, *, rx: Prescription):
+    """Drug utilization review, the ONC high-priority drug–drug interactions (Phansalkar et al.,
+    JAMIA 2012; pharmacy/rules/interactions.py): a protocol never approves over one; a person looks."""
+    import dataclasses
+
+    from .protocol import Check
+
+    if decision.outcome != "approve":
+        return decision
+    from pharmacy.selectors import drug_interactions
+
+    found = drug_interactions(rx)
+    if not found:
+        return dataclasses.replace(decision, trace=(*decision.trace, Check(
+            "no_high_priority_interaction", True, "no ONC high-priority interaction with another active drug")))
+    return dataclasses.replace(decision, outcome="refer", suggested_action="refer_to_prescriber", trace=(
+        *decision.trace, Check("no_high_priority_interaction", False, "; ".join(f.message for f in found))))
 
 
 def _protocol_agreement(req: RefillRequest, rx: Prescription, rule_row, today: date) -> int | None:

@@ -124,7 +124,10 @@ def request_detail(request, pk: int):
     blocking = current_eligibility(req.prescription, kind=authority.kind, today=today).blocking_reasons \
         if req.is_open else ()
     overridable = bool(blocking) and all(r.overridable for r in blocking)
+    from pharmacy.selectors import drug_interactions
+
     return render(request, "refills/refill_request_detail.html", {
+        "interactions": drug_interactions(req.prescription),
         "req": req, "fills": fills[:12], "pdc": adherence, "today": today,
         "offered": offered, "authority": authority, "blocking": blocking, "overridable": overridable,
         "approve_form": ApproveForm(initial=approve_initial), "deny_form": DenyForm(), "forward_form": ForwardForm(),

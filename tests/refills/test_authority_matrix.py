@@ -189,3 +189,43 @@ def test_therapeutic_duplication_stops_the_protocol(pharmacist):
     assert req.status == S.NEEDS_REVIEW and not trace["no_therapeutic_duplication"]["passed"]
     assert "rosuvastatin" in trace["no_therapeutic_duplication"]["detail"]
     assert not _authorizing_messages(req).exists()
+
+
+@pytest.mark.parametrize(("mode", "interacting"), [("auto", False), ("auto", True), ("assist", True)])
+def test_high_priority_interaction_stops_the_protocol_and_shows_on_both_pages(mode, interacting, pharmacist,
+                                                                                 client):
+    # Issue 13 item 6: ONC high-priority DDI (Phansalkar et al., JAMIA 2012), here SSRI + MAO inhibitor.
+    from refills import links
+    from refills.models import PrescriberLink
+
+    drug = DrugFactory(name="sertraline", therapeutic_class="ssri")
+    today = timezone.localdate()
+    rx = PrescriptionFactory(drug=drug, refills_authorized=3, refills_remaining=0,
+                             written_date=today - timedelta(days=100))
+    for days_ago in (100, 70, 40):
+        FillFactory(prescription=rx, fill_date=today - timedelta(days=days_ago), days_supply=30)
+    CoverageFactory(patient=rx.patient)
+    rx.patient.last_visit_date = today - timedelta(days=30)
+    rx.patient.save(update_fields=["last_visit_date"])
+    agreement = AgreementFactory(prescriber=rx.prescriber, pharmacists=[pharmacist], drug_classes=["ssri"])
+    _protocol_rule(mode, "ssri", agreement=agreement)
+    if interacting:
+        PrescriptionFactory(patient=rx.patient, drug=DrugFactory(name="phenelzine", therapeutic_class="maoi"))
+    req = services.refill_request_open(prescription=rx, actor=pharmacist, source="staff")
+    trace = {c["name"]: c for c in req.protocol_trace}
+    if not interacting:  # the same request without the other drug: the protocol authorizes it
+        assert req.status != S.NEEDS_REVIEW and trace["no_high_priority_interaction"]["passed"]
+        assert _authorizing_messages(req).exists()
+        return
+    assert req.status == S.NEEDS_REVIEW and req.protocol_suggestion != "approve"
+    assert not trace["no_high_priority_interaction"]["passed"]
+    assert "phenelzine" in trace["no_high_priority_interaction"]["detail"]
+    assert not _authorizing_messages(req).exists()
+    client.force_login(pharmacist)
+    page = client.get(f"/refills/{req.pk}/").content.decode()
+    assert "High-priority interaction: sertraline (Selective serotonin" in page and "Phansalkar" in page
+    services.refill_request_forward(request_id=req.pk, actor=pharmacist, note="Interaction: please review")
+    client.logout()
+    token = links.link_token(PrescriberLink.objects.get(request=req))
+    link_page = client.get(f"/refills/link/{token}/").content.decode()
+    assert "with phenelzine (MAO inhibitors)" in link_page and "Phansalkar" in link_page
