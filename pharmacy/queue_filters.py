@@ -62,14 +62,18 @@ def _is_date(word: str) -> bool:
     return True
 
 
-def patient_drug_search(queryset, value: str, *, patient: str = "patient", drug: str = "drug__name",
-                        extra: Iterable[str] = ()):
+def patient_drug_search(queryset, value: str, *, patient: str = "patient", drug: str | None = "drug__name",
+                        extra: Iterable[str] = (), extra_q=None):
     """Patient name (either order, "Last, First" too), MRN, birth date (YYYY-MM-DD) or drug name;
     every word must match one of them (at most five words)."""
     words = [w for w in (value or "").replace(",", " ").split() if w]
     for word in words[:5]:
         cond = (Q(**{f"{patient}__last_name__icontains": word}) | Q(**{f"{patient}__first_name__icontains": word})
-                | Q(**{f"{patient}__mrn__iexact": word}) | Q(**{f"{drug}__icontains": word}))
+                | Q(**{f"{patient}__mrn__iexact": word}))
+        if drug:
+            cond |= Q(**{f"{drug}__icontains": word})
+        if extra_q is not None:  # e.g. an Exists() over related rows (no join that repeats rows)
+            cond |= extra_q(word)
         for path in extra:
             cond |= Q(**{path: word})
         if _is_date(word):

@@ -22,6 +22,30 @@ def task_rows(*, user=None) -> QuerySet[ReconciliationTask]:
             .order_by("priority_rank", "created_at", "id"))
 
 
+def task_queue_filtered(qs: QuerySet[ReconciliationTask], query) -> QuerySet[ReconciliationTask]:
+    """The queue's search and toggles (status is the caller's): patient name, MRN, birth date, or a
+    drug named in one of the task's discrepancies (an EXISTS, no join that repeats tasks);
+    ``high`` = high priority only, ``discharge`` = discharge tasks only."""
+    from django.db.models import Exists, OuterRef
+
+    from pharmacy.queue_filters import patient_drug_search
+
+    from .choices import Priority, TaskKind
+    from .models import Discrepancy
+
+    def drug_named(word: str):
+        return Exists(Discrepancy.objects.filter(task=OuterRef("pk")).filter(
+            Q(summary__icontains=word) | Q(prescription__drug__name__icontains=word)))
+
+    if query.get("q"):
+        qs = patient_drug_search(qs, query["q"], drug=None, extra_q=drug_named)
+    if query.get("high"):
+        qs = qs.filter(priority=Priority.HIGH)
+    if query.get("discharge"):
+        qs = qs.filter(kind=TaskKind.DISCHARGE)
+    return qs
+
+
 def with_discrepancy_counts(qs: QuerySet[ReconciliationTask]) -> QuerySet[ReconciliationTask]:
     return qs.annotate(proposed=Count("discrepancies", filter=Q(discrepancies__status=DiscrepancyStatus.PROPOSED)),
                        total=Count("discrepancies"))

@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pharmacy.access import mark_phi_access
-from pharmacy.pagination import bounded_page, capped_count, shown
+from pharmacy.pagination import bounded_page, capped_count, capped_counts, shown
+from pharmacy.queue_filters import status_chips, toggles
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, role_required
 from pharmacy.selectors import allergy_flags_for
 from pharmacy.web import run_action
@@ -26,18 +27,32 @@ _run = run_action
 @role_required(*STAFF)
 def queue(request):
     show = request.GET.get("show", "open")
+    query = request.GET.copy()
+    if show == "completed" and "status" not in query:  # the old link keeps working
+        query.setlist("status", [TaskStatus.COMPLETED])
+    query.pop("show", None)
     # Ordered and paged without joining discrepancies; the page's 50 tasks get their counts.
-    tasks = selectors.task_rows(user=request.user)
-    tasks = tasks.filter(status=TaskStatus.COMPLETED) if show == "completed" else tasks.filter(
-        status__in=OPEN_TASK_STATUSES)
+    base = selectors.task_queue_filtered(selectors.task_rows(user=request.user), query)
+    chosen = [s for s in query.getlist("status") if s in TaskStatus.values]
+    tasks = base.filter(status__in=chosen or OPEN_TASK_STATUSES)
+    counts = capped_counts(base, field_name="status", values=TaskStatus.values)
     page = bounded_page(tasks, request.GET.get("page"),
                         rows=lambda ids: selectors.with_discrepancy_counts(tasks.filter(pk__in=ids)))
     mark_phi_access(request, [t.patient_id for t in page.object_list], "reconciliation queue")
+    page_query = query.copy()
+    page_query.pop("page", None)
     return render(request, "reconciliation/task_queue.html", {
-        "page": page, "show": show,
+        "page": page, "show": "completed" if chosen == [TaskStatus.COMPLETED] else "open",
+        "query": page_query.urlencode(),
+        "chips": status_chips(query, counts, choices=TaskStatus.choices, chip_statuses=TaskStatus.values,
+                              default_statuses=OPEN_TASK_STATUSES),
+        "toggles": toggles(query, QUEUE_TOGGLES), "search": query.get("q", ""), "chosen_statuses": chosen,
         "match_count": shown(capped_count(selectors.match_item_queue(user=request.user))),
         "failed_count": shown(capped_count(InboundMessage.objects.filter(status=InboundStatus.FAILED))),
     })
+
+
+QUEUE_TOGGLES = (("high", "1", "High priority"), ("discharge", "1", "Discharges"))
 
 
 @role_required(*STAFF)
