@@ -387,6 +387,15 @@ RXHUB = {
     # dies mid-send leaves the claim to expire, then the message is sent again with the same ID.
     "OUTBOX_CLAIM_SECONDS": int(os.environ.get("RXHUB_OUTBOX_CLAIM_SECONDS", "600")),
     "HTTP_TIMEOUT_SECONDS": int(os.environ.get("RXHUB_HTTP_TIMEOUT_SECONDS", "15")),
+    # manage.py serve: delay before restarting a dead child, doubling up to the cap (seconds).
+    "SERVE_BACKOFF_FIRST": float(os.environ.get("RXHUB_SERVE_BACKOFF_FIRST", "1")),
+    "SERVE_BACKOFF_MAX": float(os.environ.get("RXHUB_SERVE_BACKOFF_MAX", "60")),
+    # HTTP SMS gateway (pharmacy.messaging.transports.HttpSmsBackend): URL and bearer token.
+    "SMS_URL": os.environ.get("RXHUB_SMS_URL", ""),
+    "SMS_TOKEN": os.environ.get("RXHUB_SMS_TOKEN", ""),
+    # Secrets NAMED by configuration (an outbox message's credentials_env, a payer's token_env, the
+    # drafter's TOKEN_ENV) are read from the environment when used, in one place:
+    # pharmacy/secrets.py::secret_named (so a rotated token needs no restart and never enters the DB).
     # Prior authorization (priorauth/conf.py): payer endpoints keyed by Payer.endpoint_key (tokens stay
     # in the variables they name), the renewal window, the optional language-model drafter.
     "PAYERS": env_json_object("RXHUB_PAYERS"),

@@ -12,9 +12,9 @@ A payer without an entry gets its submissions written to the file outbox.
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
+
+from pharmacy.secrets import secret_named
 
 
 def _rx() -> dict:
@@ -51,7 +51,7 @@ def drafter():
     from .drafting import get_drafter
 
     config = drafter_config()
-    token = os.environ.get(config.get("TOKEN_ENV") or "", "") if config.get("TOKEN_ENV") else ""
+    token = secret_named(config.get("TOKEN_ENV") or "")
     return get_drafter(config, token)
 
 

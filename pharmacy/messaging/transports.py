@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
+from pharmacy.secrets import secret_named
+
 MLLP_START, MLLP_END = b"\x0b", b"\x1c\r"
 
 
@@ -44,7 +46,7 @@ def deliver_http(message) -> str:
     headers = {"Content-Type": message.content_type, "X-Message-ID": message.message_id,
                "Idempotency-Key": message.message_id, "User-Agent": "RxWorkflowHub/1"}
     if message.credentials_env:
-        token = os.environ.get(message.credentials_env)
+        token = secret_named(message.credentials_env)
         if not token:
             raise DeliveryError(f"Environment variable {message.credentials_env} (endpoint token) is not set.")
         headers["Authorization"] = f"Bearer {token}"
@@ -110,13 +112,13 @@ class HttpSmsBackend:
     def send(self, *, to: str, text: str, message_id: str) -> str:
         import json
 
-        url = os.environ.get("RXHUB_SMS_URL", "")
+        url = settings.RXHUB.get("SMS_URL", "")
         if not url:
             raise DeliveryError("RXHUB_SMS_URL is not set for the HTTP SMS backend.", permanent=True)
         body = json.dumps({"to": to, "text": text, "message_id": message_id}).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": message_id}
-        if os.environ.get("RXHUB_SMS_TOKEN"):
-            headers["Authorization"] = f"Bearer {os.environ['RXHUB_SMS_TOKEN']}"
+        if settings.RXHUB.get("SMS_TOKEN"):
+            headers["Authorization"] = f"Bearer {settings.RXHUB['SMS_TOKEN']}"
         try:
             with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=15) as r:  # noqa: S310
                 return r.read(4000).decode("utf-8", "replace")

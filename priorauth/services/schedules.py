@@ -1,7 +1,6 @@
 """Scheduled PA work: polling open cases' payer status, expiry and renewal."""
 from __future__ import annotations
 
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pharmacy.errors import DomainError
+from pharmacy.secrets import secret_named
 
 from .. import conf
 from ..choices import (
@@ -49,7 +49,7 @@ def pa_poll_open(*, limit: int = 200) -> dict:
             }
         )
         headers = {"Accept": "application/fhir+json, application/xml"}
-        token = os.environ.get(endpoint.get("token_env") or "", "") if endpoint.get("token_env") else ""
+        token = secret_named(endpoint.get("token_env") or "")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         counts["polled"] += 1

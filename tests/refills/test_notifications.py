@@ -129,9 +129,8 @@ def test_a_failing_message_never_undoes_the_decision(make_request, pharmacist, r
 
 
 def test_http_sms_backend_posts_the_text(make_request, pharmacist, rx_for, settings, monkeypatch, http_receiver):
-    settings.RXHUB = {**settings.RXHUB, "SMS_BACKEND": "pharmacy.messaging.transports.HttpSmsBackend"}
-    monkeypatch.setenv("RXHUB_SMS_URL", http_receiver.url + "/sms")
-    monkeypatch.setenv("RXHUB_SMS_TOKEN", "sms-secret")
+    settings.RXHUB = {**settings.RXHUB, "SMS_BACKEND": "pharmacy.messaging.transports.HttpSmsBackend",
+                      "SMS_URL": http_receiver.url + "/sms", "SMS_TOKEN": "sms-secret"}
     req = make_request(prescription=rx_for())
     services.refill_request_approve(request_id=req.pk, actor=pharmacist)
     message = patient_messages().get()

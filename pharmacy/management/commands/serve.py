@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand
 
@@ -21,8 +22,6 @@ logger = logging.getLogger("rxhub.serve")
 # into the logs (HIPAA 45 CFR 164.312(b); see tests/audit/test_access_control.py). Paths carry ids only.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
-BACKOFF_FIRST = float(os.environ.get("RXHUB_SERVE_BACKOFF_FIRST", "1"))
-BACKOFF_MAX = float(os.environ.get("RXHUB_SERVE_BACKOFF_MAX", "60"))
 HEALTHY_AFTER = 60.0  # a child that ran this long starts again from the first delay
 
 
@@ -46,8 +45,11 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
 
-def next_delay(previous: float, ran_for: float, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
-    """Exponential backoff between restarts; a child that stayed up a while starts from ``first``."""
+def next_delay(previous: float, ran_for: float, *, first: float | None = None, cap: float | None = None) -> float:
+    """Exponential backoff between restarts; a child that stayed up a while starts from ``first``
+    (default settings.RXHUB["SERVE_BACKOFF_FIRST"]; the cap is RXHUB["SERVE_BACKOFF_MAX"])."""
+    first = float(settings.RXHUB.get("SERVE_BACKOFF_FIRST", 1)) if first is None else first
+    cap = float(settings.RXHUB.get("SERVE_BACKOFF_MAX", 60)) if cap is None else cap
     if previous <= 0 or ran_for >= HEALTHY_AFTER:
         return first
     return min(cap, previous * 2)
