@@ -7,7 +7,8 @@ PORT ?= 8000
 MLLP_PORT ?= 2575
 # Links in e-mails and SMS point here; derived from HOST and PORT unless given.
 RXHUB_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-export RXHUB_PUBLIC_BASE_URL
+# Given to the demo's commands only: exported globally it would leak into `make test`.
+DEMO_ENV := DJANGO_HTTPS=0 RXHUB_PUBLIC_BASE_URL=$(RXHUB_PUBLIC_BASE_URL)
 
 .PHONY: install browser demo serve test test-fast lint bench clean
 
@@ -21,12 +22,12 @@ $(VENV)/.installed: pyproject.toml
 
 # Runs the whole application on the embedded defaults (SQLite + django-q2 ORM broker).
 demo: install
-	DJANGO_HTTPS=0 $(PY) manage.py migrate --noinput
-	DJANGO_HTTPS=0 $(PY) manage.py seed_demo --if-empty
-	DJANGO_HTTPS=0 $(PY) manage.py collectstatic --noinput -v0
-	DJANGO_HTTPS=0 $(PY) manage.py sync_schedules
-	@DJANGO_HTTPS=0 $(PY) manage.py demo_banner --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
-	DJANGO_HTTPS=0 $(PY) manage.py serve --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py seed_demo --if-empty
+	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v0
+	$(DEMO_ENV) $(PY) manage.py sync_schedules
+	@$(DEMO_ENV) $(PY) manage.py demo_banner --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
+	$(DEMO_ENV) $(PY) manage.py serve --host $(HOST) --port $(PORT) --mllp-port $(MLLP_PORT)
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
 browser:

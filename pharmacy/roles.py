@@ -47,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # and their roles, core records, outbound messages, the task schedules, login lockouts, API tokens.
     ADMIN: _perms("pharmacy", _CORE_MODELS, ("view", "add", "change", "delete"))
     | _perms("pharmacy", ["outboxmessage", "allergyflag"], ("view", "change"))
+    # Payloads refused before parsing are kept for the record: an admin reads them, nobody edits them.
+    | _perms("pharmacy", ["refusedpayload"], ("view",))
     # Collaborative practice agreements are recorded by an admin (issue 13), kept with history.
     | _perms("pharmacy", ["collaborativepracticeagreement"], ("view", "add", "change"))
     | _perms("auth", ["user", "group"], ("view", "add", "change"))

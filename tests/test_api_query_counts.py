@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from pharmacy.messaging.outbox import outbox_enqueue
 from tests.factories import AllergyFactory, CoverageFactory, FillFactory, LabResultFactory, PrescriptionFactory
+from tests.interop.ncpdp_variants import NEW_RX_PAYLOAD
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ BUILDERS = {
     "allergies": lambda n, user: AllergyFactory(),
     "lab-results": lambda n, user: LabResultFactory(),
     "coverages": lambda n, user: CoverageFactory(),
-    "outbox": lambda n, user: outbox_enqueue(kind="ncpdp:NewRx", payload="<Message/>", transport="file",
+    "outbox": lambda n, user: outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX_PAYLOAD, transport="file",
                                              deliver_now=False),
     "refill-requests": lambda n, user: _refill_request(user),
     "inbound-messages": lambda n, user: _inbound(n),

@@ -19,6 +19,7 @@ from tests.factories import (
     PharmacyFactory,
     PrescriptionFactory,
 )
+from tests.interop.ncpdp_variants import NEW_RX_PAYLOAD
 
 pytestmark = pytest.mark.django_db
 SIDES = ("A", "B")
@@ -64,7 +65,7 @@ def _side(label, make_user, pharmacist):
             InboundMessage(channel="http_hl7", payload="MSH|^~\\&|", sender=f"EHR{label}", control_id=f"C-{label}",
                            patient=patient, status="failed", error="test"), actor=actor, reason="test"),
     }
-    objects["outbox"] = outbox_enqueue(kind="ncpdp:NewRx", payload="<x/>", transport="file", actor=actor,
+    objects["outbox"] = outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX_PAYLOAD, transport="file", actor=actor,
                                        reason="test", related=objects["refill-request"], deliver_now=False)
     assert objects["pa-case"].payer == payer
     return {"integrator": integrator, "payer_account": payer_account, "payer": payer, "objects": objects}

@@ -11,8 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _manage(*args, env=None):
+    # The child sees only what the test gives it of the project's own settings (a caller such as make
+    # may have exported one).
     base = {
-        k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL", "PYTEST_VERSION")
+        k: v for k, v in os.environ.items()
+        if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL", "PYTEST_VERSION", "RXHUB_PUBLIC_BASE_URL")
     }
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**base, **(env or {})}, timeout=300)

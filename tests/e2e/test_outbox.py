@@ -4,6 +4,7 @@ import pytest
 
 from pharmacy.messaging.outbox import outbox_deliver, outbox_enqueue
 from pharmacy.models import OutboxMessage
+from tests.interop.ncpdp_variants import NEW_RX_PAYLOAD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -12,7 +13,7 @@ def test_pharmacist_retries_a_dead_message(page, login, make_user, http_receiver
     settings.RXHUB = {**settings.RXHUB, "OUTBOX_MAX_ATTEMPTS": 1}
     make_user("pharmacist", username="paula")
     http_receiver.fail_next(1, 503)
-    message = outbox_enqueue(kind="ncpdp:NewRx", payload="<Message/>", transport="http",
+    message = outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX_PAYLOAD, transport="http",
                              destination=http_receiver.url + "/script", deliver_now=False)
     outbox_deliver(outbox_id=message.pk)
     message.refresh_from_db()

@@ -166,3 +166,8 @@ VARIANTS: list[tuple[str, str, object, dict]] = [
 def build(variant: tuple[str, str, object, dict]) -> str:
     _name, _tx, builder, kwargs = variant
     return builder(**kwargs)
+
+
+# A real SCRIPT NewRx for tests that only need some valid NCPDP payload in the outbox (every NCPDP
+# outbox message is validated against the schema when NCPDP_XSD_DIR is set).
+NEW_RX_PAYLOAD = build(next(v for v in VARIANTS if v[0] == "NewRx"))

@@ -12,6 +12,7 @@ from django.db import connection
 from pharmacy.messaging import outbox
 from pharmacy.messaging.outbox import outbox_deliver, outbox_enqueue
 from pharmacy.models import OutboxMessage
+from tests.interop.ncpdp_variants import NEW_RX_PAYLOAD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +30,7 @@ def _watch(receiver, caller, reply=(200, "ok", "text/plain")):
 
 
 def test_outbox_sends_with_no_transaction_open_and_records_the_result(http_receiver):
-    message = outbox_enqueue(kind="ncpdp:NewRx", payload="<Message/>", transport="http",
+    message = outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX_PAYLOAD, transport="http",
                              destination=http_receiver.url, deliver_now=False)
     seen = _watch(http_receiver, connection)  # the connection of this (the sending) thread
     delivered = outbox_deliver(outbox_id=message.pk)
@@ -45,7 +46,7 @@ def test_outbox_sends_with_no_transaction_open_and_records_the_result(http_recei
 def test_a_live_claim_is_not_sent_twice_and_an_expired_one_is_retried_with_the_same_id(http_receiver):
     from django.utils import timezone
 
-    message = outbox_enqueue(kind="ncpdp:NewRx", payload="<Message/>", transport="http",
+    message = outbox_enqueue(kind="ncpdp:NewRx", payload=NEW_RX_PAYLOAD, transport="http",
                              destination=http_receiver.url, deliver_now=False)
     claimed = outbox._claim(message.pk, actor=outbox.system_actor("system:outbox"))
     assert claimed.status == "sending"
