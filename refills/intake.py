@@ -32,6 +32,7 @@ from pharmacy.actors import Actor, save_with_history, system_actor
 from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.models import Patient, Prescription
 from pharmacy.roles import ADMIN, PHARMACIST, TECHNICIAN, require_role
+from pharmacy.scoping import is_partner, scope_patients, scope_to_pharmacy
 from pharmacy.validators import normalize_phone
 
 from . import services
@@ -313,21 +314,30 @@ def _unrecognised(text: str, chosen: list[MedicationMatch], candidates: list[Can
 
 # --- reads ----------------------------------------------------------------------------------------
 
-def patients_for_sender(sender: str) -> list[Patient]:
+def patients_for_sender(sender: str, *, user=None) -> list[Patient]:
     """Patients whose contact is this phone number or e-mail address (a pet owner's animals all
-    carry the owner's contact)."""
+    carry the owner's contact). With ``user`` (the acting account): only the patients it may see —
+    for an integrator account, its bound pharmacies' patients (pharmacy.scoping; HIPAA 45 CFR
+    164.502(b) minimum necessary), so an answer never names another pharmacy's patient."""
     s = (sender or "").strip()
     if not s:
         return []
     if "@" in s:
-        return list(Patient.objects.filter(email__iexact=s).order_by("pk")[:25])
-    phone = normalize_phone(s)
-    return list(Patient.objects.filter(phone__in={phone, s}).order_by("pk")[:25])
+        qs = Patient.objects.filter(email__iexact=s)
+    else:
+        qs = Patient.objects.filter(phone__in={normalize_phone(s), s})
+    if user is not None:
+        qs = scope_patients(qs, user)
+    return list(qs.order_by("pk")[:25])
 
 
-def candidates_for(patients: list[Patient]) -> list[Candidate]:
+def candidates_for(patients: list[Patient], *, user=None) -> list[Candidate]:
+    """The patients' active prescriptions; with ``user``, only those at pharmacies it may act for
+    (an integrator opens requests only on its own pharmacies' prescriptions)."""
     rxs = (Prescription.objects.filter(patient__in=patients, status="active")
            .select_related("drug", "patient").order_by("patient_id", "pk"))
+    if user is not None:
+        rxs = scope_to_pharmacy(rxs, user)
     return [Candidate(prescription_id=rx.pk, patient_id=rx.patient_id, patient_name=rx.patient.first_name,
                       is_animal=rx.patient.is_animal, drug_name=rx.drug.name,
                       brand_names=tuple(rx.drug.brand_names or ()), synonyms=dictionary_synonyms(rx.drug.name))
@@ -359,10 +369,13 @@ def intake_receive(*, channel: str, sender: str, text: str, actor: Actor,
                             triage_reason="Not matched yet.")
         msg.full_clean()
         save_with_history(msg, actor=actor, reason=f"Received via {channel}")
+    # An integrator account matches only within its own pharmacies (issue 14 item 3); staff and
+    # system actors match across the chain.
+    scope = actor if is_partner(actor) else None
     if channel == "sms" and is_opt_out(text):
-        return _opt_out(msg)
+        return _opt_out(msg, scope=scope)
     try:
-        _match_and_open(msg)
+        _match_and_open(msg, scope=scope)
     except Exception as exc:  # noqa: BLE001 — never drop a message: it waits in triage with the error
         log.exception("Intake %s could not be matched", msg.pk)
         with transaction.atomic():
@@ -386,15 +399,16 @@ def is_opt_out(text: str) -> bool:
     return plain in OPT_OUT_WORDS
 
 
-def _opt_out(msg: IntakeMessage) -> IntakeMessage:
+def _opt_out(msg: IntakeMessage, *, scope=None) -> IntakeMessage:
     """Withdraw consent to messages for every patient with this phone number (history recorded on
-    each), and confirm once — the only message sent after an opt-out (CTIA §5)."""
+    each), and confirm once — the only message sent after an opt-out (CTIA §5). Received through an
+    integrator account (``scope``): only its own pharmacies' patients with that number."""
     from pharmacy.messaging.outbox import outbox_enqueue
 
     with transaction.atomic():
         msg = IntakeMessage.objects.select_for_update().get(pk=msg.pk)
         patients = list(Patient.objects.select_for_update().filter(
-            pk__in=[p.pk for p in patients_for_sender(msg.sender)]).order_by("pk"))
+            pk__in=[p.pk for p in patients_for_sender(msg.sender, user=scope)]).order_by("pk"))
         withdrawn = []
         for patient in patients:
             if patient.consent_to_messages:
@@ -420,9 +434,9 @@ def _opt_out(msg: IntakeMessage) -> IntakeMessage:
     return msg
 
 
-def _match_and_open(msg: IntakeMessage) -> None:
-    patients = patients_for_sender(msg.sender)
-    candidates = candidates_for(patients) if patients else []
+def _match_and_open(msg: IntakeMessage, *, scope=None) -> None:
+    patients = patients_for_sender(msg.sender, user=scope)
+    candidates = candidates_for(patients, user=scope) if patients else []
     words = words_of(msg.text)
     decision = decide_intake(msg.text, candidates, mentions=dictionary_mentions(words))
     detail = {"patients": [{"id": p.pk, "name": f"{p.first_name} {p.last_name}", "is_animal": p.is_animal}

@@ -52,7 +52,9 @@ class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveM
     def intake(self, request):
         """A patient's or pet owner's free-text request (SMS, e-mail, portal). Always stored (201):
         ``status`` is ``matched`` with the opened ``requests`` and their match confidence, or
-        ``triage`` with the reason when a person has to decide."""
+        ``triage`` with the reason when a person has to decide. Through an integrator account the
+        sender is matched only to the patients and prescriptions of its bound pharmacies: the answer
+        never names another pharmacy's patient (issue 14 item 3)."""
         data = s.IntakeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data

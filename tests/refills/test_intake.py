@@ -14,6 +14,7 @@ from tests.factories import (
     AnimalFactory,
     DrugFactory,
     PatientFactory,
+    PharmacyFactory,
     PrescriptionFactory,
     VeterinarianFactory,
 )
@@ -70,9 +71,16 @@ def test_one_prescription_and_no_drug_named_goes_to_triage_with_a_suggestion():
 # --- API ---------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def person(db):
+def home(db):
+    """The pharmacy the API's integrator account is bound to (its patients' preferred pharmacy)."""
+    return PharmacyFactory(name="Home pharmacy")
+
+
+@pytest.fixture
+def person(home):
     today = timezone.localdate()
-    patient = PatientFactory(first_name="Ana", last_name="Silva", phone="617-555-0100", email="ana@example.com")
+    patient = PatientFactory(first_name="Ana", last_name="Silva", phone="617-555-0100", email="ana@example.com",
+                             preferred_pharmacy=home)
     lisinopril = PrescriptionFactory(patient=patient, drug=DrugFactory(name="lisinopril", brand_names=[]),
                                      written_date=today - timedelta(days=200))
     statin = PrescriptionFactory(patient=patient, drug=DrugFactory(name="atorvastatin", brand_names=["Lipitor"],
@@ -82,11 +90,12 @@ def person(db):
 
 
 @pytest.fixture
-def owner(db):
+def owner(home):
     vet = VeterinarianFactory()
-    biscuit = AnimalFactory(first_name="Biscuit", last_name="Moreno", phone="617-555-0142", email="rita@example.com")
+    biscuit = AnimalFactory(first_name="Biscuit", last_name="Moreno", phone="617-555-0142", email="rita@example.com",
+                            preferred_pharmacy=home)
     max_ = AnimalFactory(first_name="Max", last_name="Moreno", species="cat", phone="617-555-0142",
-                         email="rita@example.com")
+                         email="rita@example.com", preferred_pharmacy=home)
     carprofen = DrugFactory(name="carprofen", brand_names=["Rimadyl"], therapeutic_class="nsaid", species="veterinary")
     apoquel = DrugFactory(name="oclacitinib", brand_names=["Apoquel"], therapeutic_class="jak_inhibitor",
                           species="veterinary")
@@ -98,8 +107,10 @@ def owner(db):
 
 
 @pytest.fixture
-def api(api_client_for):
-    return api_client_for("integrator")
+def api(api_client_for, make_user, home):
+    integrator = make_user("integrator")
+    home.integrator_users.add(integrator)
+    return api_client_for(user=integrator)
 
 
 def send(api, text, sender="+1 (617) 555-0100", channel="sms", **extra):
@@ -216,3 +227,84 @@ def test_matching_failure_keeps_the_message_in_triage(api, person, monkeypatch):
     body = send(api, "refill lipitor")
     assert body["status"] == "triage" and "RuntimeError" in body["triage_reason"]
     assert IntakeMessage.objects.filter(pk=body["id"]).exists()
+
+
+# --- partners: an integrator account matches only within its own pharmacies (issue 14 item 3) --------
+
+@pytest.fixture
+def two_pharmacies(make_user, api_client_for):
+    """Pharmacies A and B, each with its integrator account; Ana (A) and Ben (B) share a family phone
+    and both take lisinopril; Cara (B only) has her own phone."""
+    today = timezone.localdate()
+    sides = {}
+    for label, name in (("A", "Ana"), ("B", "Ben")):
+        pharmacy = PharmacyFactory(name=f"Pharmacy {label}")
+        integrator = make_user("integrator", username=f"intake_{label.lower()}")
+        pharmacy.integrator_users.add(integrator)
+        patient = PatientFactory(first_name=name, last_name=f"Family{label}", phone="617-555-0160",
+                                 preferred_pharmacy=pharmacy, consent_to_messages=True)
+        rx = PrescriptionFactory(patient=patient, drug=DrugFactory(name="lisinopril", brand_names=[]),
+                                 written_date=today - timedelta(days=200))
+        sides[label] = {"pharmacy": pharmacy, "api": api_client_for(user=integrator), "patient": patient, "rx": rx}
+    cara = PatientFactory(first_name="Cara", last_name="Onlyb", phone="617-555-0161",
+                          preferred_pharmacy=sides["B"]["pharmacy"])
+    sides["B"]["cara_rx"] = PrescriptionFactory(
+        patient=cara, drug=DrugFactory(name="atorvastatin", brand_names=["Lipitor"]),
+        written_date=today - timedelta(days=200))
+    sides["B"]["cara"] = cara
+    return sides
+
+
+def _names_in(response_text: str, patient) -> bool:
+    return patient.first_name in response_text or patient.last_name in response_text
+
+
+@pytest.mark.parametrize(("me", "other"), [("A", "B"), ("B", "A")])
+def test_intake_through_an_integrator_matches_only_its_own_pharmacies_patients(two_pharmacies, me, other):
+    mine, theirs = two_pharmacies[me], two_pharmacies[other]
+    response = mine["api"].post(URL, {"channel": "sms", "sender": "6175550160", "text": "refill my lisinopril"},
+                                format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    # The shared phone matches only my patient: one request, on my prescription; theirs untouched.
+    assert body["status"] == "matched" and body["matched_patient"] == mine["patient"].pk
+    assert [r["prescription"] for r in body["requests"]] == [mine["rx"].pk]
+    assert [p["id"] for p in body["match_detail"]["patients"]] == [mine["patient"].pk]
+    assert {c["prescription_id"] for c in body["match_detail"]["candidates"]} == {mine["rx"].pk}
+    assert not _names_in(response.content.decode(), theirs["patient"])
+    assert not RefillRequest.objects.filter(prescription=theirs["rx"]).exists()
+
+
+def test_intake_for_another_pharmacys_patient_reads_as_an_unknown_sender(two_pharmacies):
+    a, b = two_pharmacies["A"], two_pharmacies["B"]
+    # Cara is B's patient: through A's account her number is indistinguishable from a number nobody has.
+    theirs = a["api"].post(URL, {"channel": "sms", "sender": "6175550161", "text": "refill lipitor"}, format="json")
+    nobody = a["api"].post(URL, {"channel": "sms", "sender": "6175550199", "text": "refill lipitor"}, format="json")
+    assert theirs.status_code == nobody.status_code == 201
+    seen = {k: v for k, v in theirs.json().items() if k not in ("id", "sender", "received_at")}
+    unseen = {k: v for k, v in nobody.json().items() if k not in ("id", "sender", "received_at")}
+    assert seen == unseen and seen["status"] == "triage" and seen["matched_patient"] is None
+    assert not _names_in(theirs.content.decode(), b["cara"])
+    assert not RefillRequest.objects.filter(prescription=b["cara_rx"]).exists()
+    # The other direction: B's own account matches her.
+    own = b["api"].post(URL, {"channel": "sms", "sender": "6175550161", "text": "refill lipitor"}, format="json")
+    assert own.json()["status"] == "matched" and own.json()["matched_patient"] == b["cara"].pk
+    assert [r["prescription"] for r in own.json()["requests"]] == [b["cara_rx"].pk]
+
+
+def test_intake_by_staff_still_matches_across_the_chain(two_pharmacies, api_client_for):
+    body = send(api_client_for("pharmacist"), "refill my lisinopril", sender="6175550160")
+    assert body["status"] == "triage"  # two family members on lisinopril: a person decides
+    assert {p["id"] for p in body["match_detail"]["patients"]} == {
+        two_pharmacies["A"]["patient"].pk, two_pharmacies["B"]["patient"].pk}
+
+
+@pytest.mark.parametrize(("me", "other"), [("A", "B"), ("B", "A")])
+def test_sms_stop_through_an_integrator_withdraws_only_its_own_patients_consent(two_pharmacies, me, other):
+    mine, theirs = two_pharmacies[me], two_pharmacies[other]
+    body = send(mine["api"], "STOP", sender="+1 617 555 0160")
+    mine["patient"].refresh_from_db()
+    theirs["patient"].refresh_from_db()
+    assert mine["patient"].consent_to_messages is False
+    assert theirs["patient"].consent_to_messages is True
+    assert body["matched_patient"] == mine["patient"].pk and "1 patient(s)" in body["triage_reason"]

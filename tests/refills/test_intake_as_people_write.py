@@ -64,10 +64,12 @@ def test_opt_out_keywords(text, stop):
     assert is_opt_out(text) is stop
 
 
-def test_sms_stop_withdraws_consent_with_history_and_confirms_once(api_client_for, db):
-    api = api_client_for("integrator")
+def test_sms_stop_withdraws_consent_with_history_and_confirms_once(api_client_for, make_user, db):
     ana = PatientFactory(first_name="Ana", phone="617-555-0177", consent_to_messages=True,
                          contact_preference="sms")
+    integrator = make_user("integrator")
+    ana.preferred_pharmacy.integrator_users.add(integrator)
+    api = api_client_for(user=integrator)
     body = send(api, "STOP", sender="+1 617 555 0177")
     ana.refresh_from_db()
     assert ana.consent_to_messages is False
