@@ -1,6 +1,6 @@
 """Patient (or pet owner) messages about a refill: approved, denied (call the office), ready for pickup.
 
-Called by refills/services.py inside the decision's (or the fill's) transaction: the message is an
+Called by refills/services/ inside the decision's (or the fill's) transaction: the message is an
 outbox row committed with the decision, delivered after the commit. Each event is sent once (the outbox's
 dedupe key ``patient-message:refill-<event>:<request id>``), only with the patient's consent and by
 their contact preference (pharmacy/messaging/notify.py), and says no more than the first name and

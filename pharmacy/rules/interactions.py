@@ -9,7 +9,7 @@ paper's Table 2, PMC3422823). A side whose membership is not in the data yet mat
 Pure: drug names in, findings out; no Django, no ORM. Names are compared as normalised ingredient
 words (pharmacy/rules/drug_names.py), so "Omeprazole 20 mg DR capsule" is omeprazole.
 Therapeutic duplication (two active prescriptions in the same class) stays where it is, in the
-refill protocol (refills/services.py ``_with_duplication``).
+refill protocol (refills/services/protocol_rules.py ``_with_duplication``).
 """
 from __future__ import annotations
 
