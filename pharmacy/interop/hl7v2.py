@@ -111,6 +111,10 @@ class _RawMessage:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def separator(self) -> str:
+        return _field_separator(self.segments[0])
+
+    @property
     def text(self) -> str:
         return "\r".join(self.segments) + "\r"
 
@@ -134,6 +138,7 @@ def _split(data: bytes | str) -> tuple[list[_RawMessage], list[str]]:
     batch_open = False
     batch_start = 0
     file_batches = 0
+    separator: str | None = None
 
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         line = line.strip(" \t\x00")
@@ -143,6 +148,7 @@ def _split(data: bytes | str) -> tuple[list[_RawMessage], list[str]]:
         if seg_id == "MSH":
             current = _RawMessage([line], pending)
             pending = []
+            separator = None  # MSH-1 of this message, read at its first other segment
             messages.append(current)
             continue
         if seg_id in ENVELOPE_SEGMENTS and (len(line) == 3 or not line[3].isalnum()):
@@ -171,9 +177,10 @@ def _split(data: bytes | str) -> tuple[list[_RawMessage], list[str]]:
             if _SEGMENT_ID.fullmatch(seg_id):
                 orphans.append(seg_id)
             continue
-        separator = _field_separator(current.segments[0])
+        if separator is None:
+            separator = current.separator
         if _is_segment_line(line, separator):
-            cleaned = _ESCAPED_CR_ARTEFACT.sub("", line)
+            cleaned = _ESCAPED_CR_ARTEFACT.sub("", line) if line[-1] == "r" else line
             if cleaned != line:
                 current.warnings.append(f"{seg_id} (line {number}): literal '\\r' text at the end removed")
             current.segments.append(cleaned)
@@ -337,73 +344,139 @@ def _clean(value: str) -> str:
     return "" if value == '""' else value
 
 
-@dataclass
-class _Rep:
-    """One repetition of a field: components and subcomponents, read lazily."""
+def _value(raw: str, enc: _Encoding) -> str:
+    """One subcomponent's text: trimmed, HL7 null ``""`` read as empty, escapes resolved."""
+    value = raw.strip()
+    if value == '""':
+        return ""
+    if enc.escape in value:
+        value = _clean(_unescape(value, enc))
+    return value
 
-    raw: str
-    enc: _Encoding
+
+class _Rep:
+    """One repetition of a field: its components split once, on first use."""
+
+    __slots__ = ("raw", "enc", "_comps")
+
+    def __init__(self, raw: str, enc: _Encoding) -> None:
+        self.raw = raw
+        self.enc = enc
+        self._comps: list[str] | None = None
 
     def comps(self) -> list[str]:
-        return self.raw.split(self.enc.component)
+        comps = self._comps
+        if comps is None:
+            comps = self._comps = self.raw.split(self.enc.component)
+        return comps
 
     def get(self, comp: int = 1, sub: int = 1) -> str:
         """Unescaped value of component ``comp`` / subcomponent ``sub`` (1-based); "" if absent."""
-        comps = self.comps()
+        comps = self._comps if self._comps is not None else self.comps()
         if comp > len(comps):
             return ""
-        subs = comps[comp - 1].split(self.enc.subcomponent)
-        if sub > len(subs):
+        part = comps[comp - 1]
+        if self.enc.subcomponent in part:
+            subs = part.split(self.enc.subcomponent)
+            if sub > len(subs):
+                return ""
+            part = subs[sub - 1]
+        elif sub > 1:
             return ""
-        return _clean(_unescape(_clean(subs[sub - 1]), self.enc))
+        return _value(part, self.enc)
 
     def text(self, comp: int = 1) -> str:
         """A whole component with its subcomponents joined by spaces ("1000&Hospital Lane")."""
         comps = self.comps()
         if comp > len(comps):
             return ""
-        subs = [_clean(_unescape(_clean(s), self.enc)) for s in comps[comp - 1].split(self.enc.subcomponent)]
+        subs = [_value(s, self.enc) for s in comps[comp - 1].split(self.enc.subcomponent)]
         return " ".join(s for s in subs if s)
 
     def whole(self) -> str:
         """The repetition as one text (free-text types): separators kept, escapes resolved."""
-        return _clean(_unescape(_clean(self.raw), self.enc))
+        return _value(self.raw, self.enc)
 
     def empty(self) -> bool:
-        return not any(
-            _clean(s) for c in self.comps() for s in c.split(self.enc.subcomponent)
-        )
+        raw, enc = self.raw, self.enc
+        if enc.component not in raw and enc.subcomponent not in raw:
+            return not _clean(raw)
+        return not any(_clean(s) for c in self.comps() for s in c.split(enc.subcomponent))
 
 
-@dataclass
 class _Segment:
-    id: str
-    fields: list[str]  # fields[n] is field n in HL7 numbering (fields[0] = segment id)
-    enc: _Encoding
+    """One segment: fields split once, on first use; each field's repetitions read once."""
+
+    __slots__ = ("id", "enc", "_line", "_fields", "_reps")
+
+    def __init__(self, id: str, fields: list[str] | None, enc: _Encoding, line: str = "") -> None:
+        self.id = id
+        self.enc = enc
+        self._line = line
+        self._fields = fields  # fields[n] is field n in HL7 numbering (fields[0] = segment id)
+        self._reps: dict[int, list[_Rep]] | None = None
 
     @classmethod
     def parse(cls, line: str, enc: _Encoding) -> _Segment:
         if line[:3] == "MSH":
-            rest = line[4:].split(enc.field)
-            return cls("MSH", ["MSH", enc.field, *rest], enc)
-        parts = line.split(enc.field)
-        return cls(parts[0], parts, enc)
+            return cls("MSH", None, enc, line)
+        return cls(line.partition(enc.field)[0], None, enc, line)
+
+    @property
+    def fields(self) -> list[str]:
+        fields = self._fields
+        if fields is None:
+            line, sep = self._line, self.enc.field
+            if self.id == "MSH":
+                fields = ["MSH", sep, *line[4:].split(sep)]
+            else:
+                fields = line.split(sep)
+            self._fields = fields
+        return fields
+
+    def release(self) -> None:
+        """Forget the split fields (read again on demand): a long message's segments are read once."""
+        if self._line:
+            self._fields = None
+        self._reps = None
 
     def raw(self, n: int) -> str:
-        return self.fields[n] if 0 <= n < len(self.fields) else ""
+        fields = self.fields
+        return fields[n] if 0 <= n < len(fields) else ""
 
     def reps(self, n: int) -> list[_Rep]:
-        if self.id == "MSH" and n <= 2:
-            return [_Rep(self.raw(n), self.enc)] if self.raw(n) else []
-        reps = [_Rep(r, self.enc) for r in self.raw(n).split(self.enc.repetition)]
-        return [r for r in reps if not r.empty()]
+        cache = self._reps
+        if cache is None:
+            cache = self._reps = {}
+        reps = cache.get(n)
+        if reps is None:
+            raw, enc = self.raw(n), self.enc
+            if self.id == "MSH" and n <= 2:
+                reps = [_Rep(raw, enc)] if raw else []
+            elif enc.repetition in raw:
+                reps = [r for r in (_Rep(part, enc) for part in raw.split(enc.repetition)) if not r.empty()]
+            else:
+                rep = _Rep(raw, enc)
+                reps = [] if rep.empty() else [rep]
+            cache[n] = reps
+        return reps
 
     def rep(self, n: int, index: int = 0) -> _Rep:
         reps = self.reps(n)
         return reps[index] if index < len(reps) else _Rep("", self.enc)
 
     def get(self, n: int, comp: int = 1, sub: int = 1, rep: int = 0) -> str:
-        return self.rep(n, rep).get(comp, sub)
+        enc = self.enc
+        if rep == 0 and sub == 1 and (n > 2 or self.id != "MSH"):
+            fields = self._fields if self._fields is not None else self.fields
+            raw = fields[n] if 0 <= n < len(fields) else ""
+            if enc.component not in raw and enc.repetition not in raw and enc.subcomponent not in raw:
+                # A plain field (most are): the one repetition's one component, read directly.
+                return "" if comp > 1 else _value(raw, enc)
+        reps = self.reps(n)
+        if rep >= len(reps):
+            return ""
+        return reps[rep].get(comp, sub)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,8 +590,17 @@ def _person_name(rep: _Rep) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _lines(text: str):
+    """The lines of ``text`` one by one (CR, LF or CRLF), without splitting all of it first."""
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        yield text[start:match.start()]
+        start = match.end()
+    yield text[start:]
+
+
 def _first_msh_line(text: str) -> str:
-    for line in _LINE_BREAK.split(text):
+    for line in _lines(text):
         line = line.strip(" \t\x00")
         if line.startswith("MSH"):
             return line
@@ -680,6 +762,16 @@ _NO_KNOWN_ALLERGY = {"NKA", "NKDA", "NO KNOWN ALLERGIES", "NO KNOWN DRUG ALLERGI
 # OBX-3 codes whose value is a medication list (LOINC): discharge meds, meds, history of meds …
 _MEDICATION_LOINC = {"10160-0", "10183-2", "29549-3", "52471-0", "75311-1", "18610-6", "19009-0"}
 _MEDICATION_TEXT = re.compile(r"\bmed(?:s|ication|ications|icines?)\b|\bprescription", re.I)
+
+
+_READ_CACHE = 4096  # distinct OBX-3 / OBX-6 texts remembered per message
+
+
+def _names_medication_list(coding: _Coding) -> bool:
+    """OBX-3 says the value is a list of medications (LOINC discharge/medication codes, or "meds")."""
+    return (coding.system == LOINC and coding.code in _MEDICATION_LOINC) or bool(
+        _MEDICATION_TEXT.search(coding.text) or _MEDICATION_TEXT.search(coding.code)
+    )
 
 
 def _same_drug(code_a: str, name_a: str, code_b: str, name_b: str) -> bool:
@@ -1104,31 +1196,54 @@ class _MessageReader:
     def observations(self) -> None:
         obr_time: datetime | date | None = None
         is_result = self.code in {"ORU", "OUL"}
+        results = self.record.lab_results
+        # One message often repeats the same OBX-3 identifier and OBX-6 units thousands of times:
+        # each distinct text is read once (bounded, so a message of all-different codes costs no more).
+        codings: dict[str, tuple[_Coding, bool]] = {}
+        units: dict[str, str] = {}
         for seg in self.segments:
             if seg.id == "OBR":
                 obr_time = _parse_dtm(seg.get(7))  # OBR-7 observation date/time
+                seg.release()
                 continue
             if seg.id != "OBX":
                 continue
             value_type = seg.get(2).upper()
-            coding = _coding(seg.rep(3))  # OBX-3 observation identifier
-            if self.is_medication_obx(seg, value_type, coding):
+            raw_code = seg.raw(3)
+            known = codings.get(raw_code)
+            if known is None:
+                coding = _coding(seg.rep(3))  # OBX-3 observation identifier
+                known = (coding, _names_medication_list(coding))
+                if len(codings) < _READ_CACHE:
+                    codings[raw_code] = known
+            coding, explicit = known
+            if self.is_medication_obx(seg, value_type, coding, explicit=explicit):
+                seg.release()
                 continue
             if not is_result:
+                seg.release()
                 continue
             value = self.obx_value(seg, value_type)
             if not (coding.code or coding.text or value):
+                seg.release()
                 continue
-            self.record.lab_results.append(LabResultData(
+            raw_unit = seg.raw(6)
+            unit = units.get(raw_unit)
+            if unit is None:
+                unit = _unit(seg.rep(6))  # OBX-6 units
+                if len(units) < _READ_CACHE:
+                    units[raw_unit] = unit
+            results.append(LabResultData(
                 code=coding.code,
                 code_system=coding.system,
                 name=coding.text or coding.original_text,
                 value=value,
-                unit=_unit(seg.rep(6)),  # OBX-6 units
+                unit=unit,
                 reference_range=seg.get(7),  # OBX-7 references range
                 abnormal_flag=seg.get(8),  # OBX-8 abnormal flags (first repetition)
                 observed_at=_parse_dtm(seg.get(14)) or obr_time,  # OBX-14 observation date/time
             ))
+            seg.release()  # each OBX is read once: its split fields need not stay in memory
 
     def obx_value(self, seg: _Segment, value_type: str) -> str:
         """OBX-5 as text; repetitions joined with "; "."""
@@ -1148,11 +1263,11 @@ class _MessageReader:
                 values.append(" ".join(rep.text(i) for i in range(1, len(rep.comps()) + 1)).strip())
         return "; ".join(v for v in values if v)
 
-    def is_medication_obx(self, seg: _Segment, value_type: str, coding: _Coding) -> bool:
+    def is_medication_obx(self, seg: _Segment, value_type: str, coding: _Coding, *,
+                          explicit: bool | None = None) -> bool:
         """OBX whose value is a medication list (ADT^A03 discharge medications and similar)."""
-        explicit = (coding.system == LOINC and coding.code in _MEDICATION_LOINC) or bool(
-            _MEDICATION_TEXT.search(coding.text) or _MEDICATION_TEXT.search(coding.code)
-        )
+        if explicit is None:
+            explicit = _names_medication_list(coding)
         if value_type in {"CE", "CWE"} and explicit:
             for rep in seg.reps(5):
                 drug = _coding(rep)

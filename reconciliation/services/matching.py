@@ -1,6 +1,8 @@
 """Patients and EHR links: the match item a person resolves, links written by a match, consent."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.db import transaction
 
 from audit.events import record_event
@@ -20,7 +22,8 @@ from ._common import INBOUND, _sys
 
 def _open_match_item(message: InboundMessage, record: ClinicalRecord, match: MatchResult) -> PatientMatchItem:
     item = PatientMatchItem.objects.filter(inbound_message=message).first()
-    data = facts.jsonable(record.to_dict()["patient"]) if record.patient else {}
+    # the patient only (a many-result message is not copied whole into the match item)
+    data = facts.jsonable(asdict(record.patient)) if record.patient else {}
     if item is None:
         item = PatientMatchItem(inbound_message=message)
     item.outcome, item.candidates, item.patient_data, item.status = (
