@@ -254,3 +254,43 @@ def test_status_transition_is_checked_and_refills_only_go_down_for_a_partner(wor
     assert (rx.status, rx.refills_remaining) == ("discontinued", 1)
     assert "status active → discontinued" in rx.history.first().history_change_reason
     assert Decimal(rx.quantity) > 0
+
+
+def test_prescribers_are_shared_reference_data_integrators_read_but_never_write(world, make_user):
+    """A prescriber row serves every pharmacy: no integrator (bound to any pharmacy) rewrites its
+    NPI, DEA number or name; pharmacists and admins do."""
+    from pharmacy.models import Prescriber
+    from tests.factories import PrescriberFactory, valid_npi
+
+    prescriber = PrescriberFactory(last_name="Shared")
+    before = Prescriber.objects.filter(pk=prescriber.pk).values().get()
+    count = Prescriber.objects.count()
+    url = f"/api/v1/prescribers/{prescriber.pk}/"
+    for label in SIDES:
+        client = _client(world[label]["integrator"])
+        assert client.get(url).status_code == 200
+        assert prescriber.pk in _row_ids(client.get("/api/v1/prescribers/", {"last_name": "Shared"}))
+        answers = [client.patch(url, {"npi": valid_npi(77), "last_name": "Forged"}, format="json"),
+                   client.put(url, {**{k: v for k, v in before.items() if k in ("first_name", "npi")},
+                                    "last_name": "Forged"}, format="json"),
+                   client.post("/api/v1/prescribers/", {"first_name": "New", "last_name": "Doc",
+                                                        "npi": valid_npi(78)}, format="json")]
+        assert [a.status_code for a in answers] == [403, 403, 403], [a.json() for a in answers]
+        assert all(a.json()["code"] == "permission_denied" for a in answers), [a.json() for a in answers]
+    assert Prescriber.objects.filter(pk=prescriber.pk).values().get() == before
+    assert Prescriber.objects.count() == count
+    changed = _client(make_user("pharmacist")).patch(url, {"phone": "6175550111"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert Prescriber.objects.get(pk=prescriber.pk).phone.replace("-", "") == "6175550111"
+
+
+def test_prescriber_writes_document_their_403_in_the_schema(client):
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path, method in (("/api/v1/prescribers/", "post"), ("/api/v1/prescribers/{id}/", "patch"),
+                         ("/api/v1/prescribers/{id}/", "put")):
+        forbidden = paths[path][method]["responses"]["403"]
+        assert "only pharmacists and admins" in forbidden["description"], (path, method)
+        assert forbidden["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "only pharmacists" not in paths["/api/v1/prescribers/"]["get"]["responses"]["403"]["description"]

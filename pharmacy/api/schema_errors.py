@@ -51,6 +51,11 @@ def add_error_responses(result, generator, request, public):
             wanted = dict(ALWAYS)
             if method in {"post", "put", "patch", "delete"}:
                 wanted.update(WRITES)
+            for status, described in list(responses.items()):
+                # A view that describes an error status itself (its own 403 text) still answers
+                # with the one error shape.
+                if str(status)[:1] in "45" and "content" not in described:
+                    described["content"] = {"application/json": {"schema": ref}}
             for status, description in wanted.items():
                 if status in responses:
                     continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
@@ -99,10 +99,26 @@ class PatientViewSet(RecordViewSet):
         return response
 
 
+PRESCRIBER_WRITE_403 = OpenApiResponse(description=(
+    "Prescribers are shared reference data that every pharmacy relies on (NPI, DEA number, name, licence): "
+    "only pharmacists and admins create or change them. An integrator account reads them and gets 403 on "
+    "writes (issue 14 item 3)."))
+
+
+@extend_schema_view(create=extend_schema(responses={201: s.PrescriberSerializer, 403: PRESCRIBER_WRITE_403}),
+                    update=extend_schema(responses={200: s.PrescriberSerializer, 403: PRESCRIBER_WRITE_403}),
+                    partial_update=extend_schema(responses={200: s.PrescriberSerializer,
+                                                            403: PRESCRIBER_WRITE_403}))
 class PrescriberViewSet(RecordViewSet):
+    """Prescribers: one row per clinician for the whole chain, not per pharmacy. An integrator bound
+    to one pharmacy must not rewrite the NPI/DEA/name that other pharmacies' prescriptions, NCPDP
+    messages and EPCS checks (21 CFR 1306.03, 1311) rely on: writes are pharmacist and admin only.
+    No integration writes prescribers through the API (an inbound NewRx with an unknown prescriber
+    answers Error 900; readers match existing prescribers)."""
+
     serializer_class = s.PrescriberSerializer
     queryset = models.Prescriber.objects.select_related("practice").order_by("id")
-    allowed_roles = {"read": READ_ALL, "write": CLINICAL_WRITE}
+    allowed_roles = {"read": READ_ALL, "write": {PHARMACIST, ADMIN}}
     filterset_fields = ["npi", "dea_number", "last_name", "is_veterinarian", "practice"]
     search_fields = ["last_name", "first_name", "npi"]
 
