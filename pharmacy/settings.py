@@ -303,14 +303,20 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Task broker: the ORM (the database itself) by default, enough for one machine and `make demo`;
+# REDIS_URL (redis://host:6379/0) selects django-q2's Redis broker, shared by any number of
+# `manage.py qcluster` processes on any number of machines (README, Production: scale-out).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+Q_WORKERS = int(os.environ.get("Q_WORKERS", "2"))
 Q_CLUSTER = {
     "name": "rxhub",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "workers": Q_WORKERS,
     "timeout": 120,
     "retry": 180,
     "max_attempts": 1,  # retries are ours (outbox backoff), not the broker's
-    "queue_limit": 50,
+    # Tasks a cluster takes off the broker ahead of its workers. With several clusters on one Redis
+    # a cluster holding 50 would starve the others: there it holds one per worker unless told.
+    "queue_limit": int(os.environ.get("Q_QUEUE_LIMIT") or (Q_WORKERS if REDIS_URL else 50)),
     "catch_up": False,
     "label": "Task queue",
 }

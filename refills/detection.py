@@ -229,8 +229,24 @@ def _quoted(cols) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
+def id_ranges(chunk: int = SQL_CHUNK) -> list[tuple[int, int]]:
+    """The prescription id ranges [low, high) of ``chunk`` ids each that cover every prescription:
+    the units detection runs in, one after another (``detect_refills``) or as one task each spread
+    over the task workers (refills.tasks.detect_refills_fanout)."""
+    bounds = Prescription.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    low, high = bounds["low"], bounds["high"]
+    if low is None:
+        return []
+    return [(start, start + chunk) for start in range(low, high + 1, chunk)]
+
+
 def detect_refills(*, today: date | None = None, lookahead: int | None = None, dry_run: bool = False,
-                   progress=None, chunk: int = SQL_CHUNK) -> DetectionResult:
+                   progress=None, chunk: int = SQL_CHUNK, id_range: tuple[int, int] | None = None,
+                   ) -> DetectionResult:
+    """Detection over every prescription, or over the ids ``id_range`` = [low, high) only (one
+    task's share). Idempotent: a prescription with an open request is not a candidate, and a
+    concurrent run's rows conflict on the one-open-request index and are skipped, so running a
+    range twice, or two ranges that overlap, opens each request once."""
     today = today or timezone.localdate()
     lookahead = lookahead_days() if lookahead is None else lookahead
     policy = eligibility_policy()
@@ -262,11 +278,14 @@ def detect_refills(*, today: date | None = None, lookahead: int | None = None, d
             hcols, hexprs, hparams = _history_columns("r")
             params.update(hparams)
             statements = None
-    bounds = Prescription.objects.aggregate(low=Min("pk"), high=Max("pk"))
-    low, high = bounds["low"], bounds["high"]
+    if id_range is None:
+        ranges = id_ranges(chunk)
+    else:
+        low, high = id_range
+        ranges = [(start, min(start + chunk, high)) for start in range(low, high, chunk)]
     with connection.cursor() as cur:
-        for start in range(low or 0, (high or -1) + 1, chunk):
-            chunk_params = {**params, "low": start, "high": start + chunk}
+        for start, end in ranges:
+            chunk_params = {**params, "low": start, "high": end}
             examined_before = result.examined
             if statements is not None:
                 ids = _run_chunk(cur, statements[0], chunk_params, result)
@@ -347,6 +366,13 @@ def detect_refills_reference(*, today: date | None = None, lookahead: int | None
             if due is not None:
                 due_rows[row["pk"]] = due
     return due_rows
+
+
+def pending_evaluation(low: int, high: int) -> list[int]:
+    """Ids of the detection requests still received (not evaluated) for prescriptions in [low, high)."""
+    return list(RefillRequest.objects.filter(prescription_id__gte=low, prescription_id__lt=high,
+                                             source=RequestSource.DETECTION, status=RefillStatus.RECEIVED)
+                .order_by("pk").values_list("pk", flat=True))
 
 
 def evaluate_opened(request_ids: list[int], *, progress=None) -> dict[str, int]:
