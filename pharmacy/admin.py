@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 
 from . import models
+from .actors import save_with_history
 from .admin_base import HistoryAdmin
 from .roles import INTEGRATOR
-from .services import prescription_create
+from .services import fill_record, prescription_create
 
 admin.site.site_header = "Rx Workflow Hub administration"
 admin.site.site_title = "Rx Workflow Hub"
@@ -98,6 +99,22 @@ class PrescriptionAdmin(HistoryAdmin):
         prescription_create(prescription=obj, actor=request.user, reason="Created in admin")
         return None
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not models.Fill:
+            return super().save_formset(request, form, formset, change)
+        # A fill added in the inline is recorded through the core service (history + the apps' fill
+        # hooks, same actor); changed fills are saved with history as any admin edit.
+        for obj in formset.save(commit=False):
+            if obj.pk is None:
+                fill_record(fill=obj, actor=request.user, reason="Created in admin (prescription page)")
+            else:
+                changed = ", ".join(next((f.changed_data for f in formset.forms if f.instance is obj), []))
+                save_with_history(obj, actor=request.user, reason=f"Edited in admin ({changed})")
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+        return None
+
 
 @admin.register(models.Fill)
 class FillAdmin(HistoryAdmin):
@@ -105,6 +122,13 @@ class FillAdmin(HistoryAdmin):
     list_filter = ["status"]
     autocomplete_fields = ["prescription", "pharmacy"]
     list_select_related = ["prescription__drug", "pharmacy"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new fill goes through the core service (history + the apps' fill hooks, same actor).
+        fill_record(fill=obj, actor=request.user, reason="Created in admin")
+        return None
 
 
 @admin.register(models.Allergy)

@@ -20,6 +20,7 @@ from .actors import bulk_create_recorded, save_with_history, stamp, system_actor
 from .catalog import drug_catalog_load
 from .progress import Progress
 from .rules.controlled import SCHEDULES_III_IV, refill_deadline
+from .services import fill_record_many
 from .validators import icd10cm_is_valid, luhn_checksum_ok
 
 DEMO_PASSWORD = "rx-demo-pass-2026"
@@ -307,7 +308,7 @@ def _prescriptions(ctx: DemoContext, actor) -> None:
                                      pharmacy=rx.pharmacy, status="picked_up" if picked else "dispensed",
                                      picked_up_at=picked))
         progress.advance()
-    bulk_create_recorded(models.Fill, fills, actor=actor, reason="Demo data")
+    fill_record_many(fills=fills, actor=actor, reason="Demo data")
     progress.finish(f"{len(ctx.prescriptions)} prescriptions, {len(fills)} fills")
 
 

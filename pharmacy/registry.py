@@ -14,7 +14,10 @@ Each app's ``AppConfig.ready()`` calls ``register(self, …)`` with what it cont
 - ``api_register(router)`` / ``api_urlpatterns`` — viewsets and plain paths under ``/api/v1/``;
 - ``role_permissions`` — ``{role: {"app.codename", …}}`` merged into the role groups;
 - ``demo_seed(ctx)`` — demo rows for ``manage.py seed_demo``;
-- ``exports`` — ``{name: callable}`` data providers other layers read (the audit exports).
+- ``exports`` — ``{name: callable}`` data providers other layers read (the audit exports);
+- ``fill_recorded(fill=…, actor=…, reason=…)`` — called by ``pharmacy.services.fill_record`` for
+  every new fill, inside the fill's transaction (reconciliation queues the EHR dispense share as an
+  outbox row); instead of a ``post_save`` receiver, so the write has the fill's actor and reason.
 
 The core reads the registry in INSTALLED_APPS order; an app that is not installed simply adds
 nothing. Nothing here imports an app.
@@ -52,6 +55,7 @@ class Contribution:
     role_permissions: Mapping[str, Iterable[str]] = field(default_factory=dict)
     demo_seed: Callable | None = None
     exports: Mapping[str, Callable] = field(default_factory=dict)
+    fill_recorded: Callable | None = None
 
 
 _registry: dict[str, Contribution] = {}
@@ -100,6 +104,10 @@ def role_permissions() -> list[Mapping[str, Iterable[str]]]:
 
 def demo_seeders() -> list[Callable]:
     return [c.demo_seed for c in contributions() if c.demo_seed is not None]
+
+
+def fill_recorded_hooks() -> list[Callable]:
+    return [c.fill_recorded for c in contributions() if c.fill_recorded is not None]
 
 
 def export(name: str) -> Callable | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
-from .actors import Actor, save_with_history, system_actor
+from .actors import Actor, bulk_create_recorded, save_with_history, system_actor
 from .choices import PRESCRIPTION_TRANSITIONS
 from .errors import DomainError, TransitionNotAllowed
-from .models import Allergy, AllergyFlag, Encounter, Facility, Patient, Prescription
+from .models import Allergy, AllergyFlag, Encounter, Facility, Fill, Patient, Prescription
+from .registry import fill_recorded_hooks
 from .roles import ADMIN, PHARMACIST, has_role
 from .rules.allergy import drug_allergy_conflicts
 from .rules.facts import allergy_entry
@@ -99,6 +100,38 @@ def prescription_allergy_check(*, prescription: Prescription, actor: Actor,
         flags.append(save_with_history(AllergyFlag(prescription=prescription, allergy=by_id[entry.id],
                                                    reason=why[:300]), actor=actor, reason=reason[:500]))
     return flags
+
+
+# --------------------------------------------------------------------------------------------
+# Fills: one write path, and the apps hear of each new fill through the registry
+# --------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def fill_record(*, fill: Fill, actor: Actor, reason: str) -> Fill:
+    """Record a new fill (history: who and why) and call every registered ``fill_recorded`` hook
+    in the same transaction (reconciliation queues the EHR dispense share as an outbox row, so the
+    share rolls back with the fill). Every creation path calls this — refill fill reports, API,
+    admin (form and inline), demo, test factories — instead of a ``post_save`` receiver (issue 12:
+    signals never write domain rows). ``fill`` is an unsaved, already cleaned instance."""
+    if fill.pk is not None:
+        raise DomainError("fill_record records a new fill only.", code="invalid_state")
+    save_with_history(fill, actor=actor, reason=reason[:500])
+    _fill_recorded(fill, actor=actor, reason=reason)
+    return fill
+
+
+@transaction.atomic
+def fill_record_many(*, fills: list[Fill], actor: Actor, reason: str) -> list[Fill]:
+    """``fill_record`` for many new fills at once (bulk insert with history; the hooks hear of each)."""
+    saved = bulk_create_recorded(Fill, fills, actor=actor, reason=reason[:500])
+    for fill in saved:
+        _fill_recorded(fill, actor=actor, reason=reason)
+    return saved
+
+
+def _fill_recorded(fill: Fill, *, actor: Actor, reason: str) -> None:
+    for hook in fill_recorded_hooks():
+        hook(fill=fill, actor=actor, reason=reason)
 
 
 @transaction.atomic

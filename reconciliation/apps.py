@@ -6,18 +6,11 @@ class ReconciliationConfig(AppConfig):
     verbose_name = "Medication reconciliation"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_save
-
         from pharmacy.inbound import register
-        from pharmacy.models import Fill
 
-        from . import receivers
-        from .services import PIPELINE
+        from .services import PIPELINE, fill_recorded
 
         register(PIPELINE)  # swept and retried by the core's rxhub:inbound-sweep schedule
-
-        # A recorded fill is shared with a consenting EHR (FHIR MedicationDispense).
-        post_save.connect(receivers.fill_recorded, sender=Fill, dispatch_uid="reconciliation-dispense-share")
 
         # What this app adds to the shared pages and machinery (the core reads pharmacy/registry.py).
         from pharmacy.registry import MenuEntry
@@ -35,4 +28,7 @@ class ReconciliationConfig(AppConfig):
             api_urlpatterns=api_urls.urlpatterns,
             role_permissions=roles.ROLE_PERMISSIONS,
             demo_seed=demo.seed,
+            # A fill a person recorded is shared with a consenting EHR (FHIR MedicationDispense),
+            # called by pharmacy.services.fill_record in the fill's transaction.
+            fill_recorded=fill_recorded,
         )

@@ -3,7 +3,7 @@ already worked so every queue state shows something (called by ``seed_demo``).""
 from __future__ import annotations
 
 from pharmacy.actors import save_with_history, system_actor
-from pharmacy.services import prescription_create
+from pharmacy.services import fill_record, prescription_create
 
 from . import services
 from .choices import ProtocolMode, RefillStatus
@@ -79,7 +79,7 @@ def seed_authority(ctx, pharmacist) -> None:
         for days_ago in ((58, 28) if written_ago >= 58 else (written_ago,)):
             fill = Fill(prescription=rx, fill_date=today - timedelta(days=days_ago), quantity=Decimal("30"),
                         days_supply=30, pharmacy_id=patient.preferred_pharmacy_id)
-            save_with_history(fill, actor=actor, reason=f"Demo data: {why}")
+            fill_record(fill=fill, actor=actor, reason=f"Demo data: {why}")
         if key == "statin":
             agreement = CollaborativePracticeAgreement(
                 title="Statin renewals (demo)", prescriber=prescriber, drug_classes=["statin"], max_days_supply=365,

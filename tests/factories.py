@@ -157,6 +157,16 @@ class FillFactory(factory.django.DjangoModelFactory):
     days_supply = 30
     pharmacy = factory.SelfAttribute("prescription.pharmacy")
 
+    @classmethod
+    def _create(cls, model_class, *args, actor=None, reason="Test data", **kwargs):
+        """Through the core service, as in production (history, the apps' fill hooks); ``actor``
+        defaults to a system actor (whose fills are not shared with an EHR)."""
+        from pharmacy.actors import system_actor
+        from pharmacy.services import fill_record
+
+        return fill_record(fill=model_class(*args, **kwargs), actor=actor or system_actor("system:maintenance"),
+                           reason=reason)
+
 
 class AllergyFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -11,6 +11,7 @@ from pharmacy import models
 from pharmacy.actors import save_with_history
 from pharmacy.roles import ADMIN, has_role
 from pharmacy.scoping import is_partner, scope_patients, scope_to_pharmacy
+from pharmacy.services import fill_record
 from pharmacy.validators import normalize_ndc
 
 
@@ -205,6 +206,11 @@ class FillSerializer(ModelCleanSerializer):
         model = models.Fill
         fields = ["id", "prescription", "fill_date", "quantity", "days_supply", "pharmacy", "status",
                   "picked_up_at", "external_reference"]
+
+    def create(self, validated_data):
+        """Through the core service (history, and the apps' fill hooks in the same transaction)."""
+        return fill_record(fill=models.Fill(**validated_data), actor=self._actor(),
+                           reason="fill created through the API")
 
 
 class AllergySerializer(ModelCleanSerializer):

@@ -32,7 +32,7 @@ from .inbound import (
     match_item_resolve,
 )
 from .matching import ehr_link_set_consent
-from .outbound import dispense_share, non_adherence_lines
+from .outbound import dispense_share, fill_recorded, non_adherence_lines
 from .pull import pull_ehr_record, pull_ehr_record_start
 from .tasks import ADMISSION_TYPES, DISCHARGE_TYPES, PARTIAL_LIST_TYPES, discrepancy_accept, discrepancy_reject
 
@@ -52,6 +52,7 @@ __all__ = [
     "discrepancy_reject",
     "dispense_share",
     "ehr_link_set_consent",
+    "fill_recorded",
     "inbound_process",
     "inbound_receive",
     "inbound_retry",

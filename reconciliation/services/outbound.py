@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
-from pharmacy.actors import Actor
+from pharmacy.actors import Actor, SystemActor, is_system_user
 from pharmacy.interop.fhir import build_communication, build_medication_dispense
 from pharmacy.messaging.outbox import outbox_enqueue
 from pharmacy.models import Fill, Patient
@@ -74,6 +74,15 @@ def non_adherence_lines(patient: Patient) -> list[str]:
             out.append(f"- Non-adherence: {fills[0].prescription.drug} PDC {value:.0%} over {window} days "
                        f"(below {threshold:.0%})")
     return out
+
+
+def fill_recorded(*, fill: Fill, actor: Actor, reason: str = "") -> None:
+    """Registry hook (``pharmacy.services.fill_record``, in the fill's transaction): a fill a person
+    recorded is shared with a consenting EHR — not fills written by a system actor (issue 7:
+    outbound after a pharmacist's action only)."""
+    if actor is None or isinstance(actor, SystemActor) or is_system_user(actor):
+        return
+    dispense_share(fill=fill, actor=actor)
 
 
 def dispense_share(*, fill, actor: Actor) -> None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from pharmacy.actors import Actor, save_with_history, system_actor
 from pharmacy.models import Fill, Prescription
+from pharmacy.services import fill_record
 
 from .. import dispatch
 from ..choices import OPEN_STATUSES, can_transition
@@ -58,7 +59,7 @@ def refill_request_record_fill(*, request_id: int, actor: Actor, fill_status: st
                         days_supply=days_supply or req.approved_days_supply or rx.days_supply,
                         pharmacy=req.pharmacy or rx.pharmacy, status=fill_kind, external_reference=reference[:64])
             fill.full_clean()
-            save_with_history(fill, actor=actor, reason=f"Fill reported for refill request {req.pk}")
+            fill_record(fill=fill, actor=actor, reason=f"Fill reported for refill request {req.pk}")
         if target == S.FILLED:
             _notify(req, "ready")  # through the outbox, in the fill's transaction
     return req

@@ -1,12 +1,18 @@
 """Signals never write domain rows (issue 12): the allergy flags of a new prescription are raised
-by pharmacy.services.prescription_create, with the creating actor and a reason in their history."""
+by pharmacy.services.prescription_create, and the EHR dispense share of a new fill by
+pharmacy.services.fill_record (the registry's fill_recorded hooks), with the creating actor and a
+reason in their history."""
 import pytest
-from django.db.models.signals import post_save
+from django.apps import apps
+from django.db.models.signals import post_delete, post_save, pre_save
 
-from pharmacy.models import Allergy, AllergyFlag, Prescription
+from pharmacy.models import Allergy, AllergyFlag, Fill, Prescription
 from tests.factories import DrugFactory, PatientFactory, PrescriberFactory
 
 pytestmark = pytest.mark.django_db
+
+
+DOMAIN_APPS = ("pharmacy", "refills", "priorauth", "reconciliation")
 
 
 def _receiver_modules(signal, sender) -> set[str]:
@@ -15,13 +21,38 @@ def _receiver_modules(signal, sender) -> set[str]:
     return {getattr(r, "__module__", "") or type(r).__module__ for r in receivers}
 
 
-def test_no_project_post_save_receiver_is_connected_to_prescription():
-    """Only django-simple-history (the history row) and audit (the access/event log, not domain rows) listen.
-    (Still open: reconciliation's Fill receiver that queues the EHR dispense share, issue 12.)"""
-    for model in (Prescription,):
-        project = {m for m in _receiver_modules(post_save, model)
-                   if m.split(".")[0] in {"pharmacy", "refills", "priorauth", "reconciliation"}}
-        assert project == set(), (model.__name__, project)
+def _domain_receivers() -> dict[str, set[str]]:
+    """{model: project modules listening to its save/delete}, for every model of the domain apps.
+    Only django-simple-history (history rows) and audit (the access/event log) may listen."""
+    found = {}
+    for label in DOMAIN_APPS:
+        for model in apps.get_app_config(label).get_models():
+            modules = {m for signal in (pre_save, post_save, post_delete) for m in _receiver_modules(signal, model)
+                       if m.split(".")[0] in DOMAIN_APPS}
+            if modules:
+                found[model._meta.label] = modules
+    return found
+
+
+def test_no_project_receiver_listens_to_a_domain_model():
+    """No pre_save/post_save/post_delete receiver of a domain app on any domain model: new
+    prescriptions (allergy flags) and new fills (the EHR dispense share, the registry's
+    ``fill_recorded`` hook) are recorded by core services with an actor and a reason."""
+    assert _domain_receivers() == {}
+
+
+def test_a_post_save_receiver_on_a_domain_model_is_caught():
+    """The check above can fail: a receiver from a domain app connected to Fill is reported."""
+    def share(sender, instance, created, **kwargs):  # what reconciliation/receivers.py used to do
+        pass
+
+    share.__module__ = "reconciliation.receivers"
+    post_save.connect(share, sender=Fill, dispatch_uid="test-domain-receiver")
+    try:
+        assert _domain_receivers() == {"pharmacy.Fill": {"reconciliation.receivers"}}
+    finally:
+        post_save.disconnect(sender=Fill, dispatch_uid="test-domain-receiver")
+    assert _domain_receivers() == {}
 
 
 def test_api_prescription_raises_its_allergy_flag_with_the_api_user_and_a_reason(api_client_for):

@@ -9,9 +9,18 @@ from pharmacy import models
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_creates_valid_data_for_every_role():
+def test_seed_demo_creates_valid_data_for_every_role(monkeypatch):
+    from pharmacy import services as core_services
+
+    heard, hooks = [], core_services.fill_recorded_hooks
+    monkeypatch.setattr(core_services, "fill_recorded_hooks",
+                        lambda: [*hooks(), lambda *, fill, actor, reason: heard.append((fill.pk, str(actor)))])
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
+    # Every demo fill went through pharmacy.services.fill_record (the apps' fill hooks heard each
+    # once); written by the demo's system actor, so none is shared with an EHR.
+    assert sorted(heard) == sorted((pk, "system:demo-seed") for pk in models.Fill.objects.values_list("pk", flat=True))
+    assert not models.OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()
     text = out.getvalue()
     assert "password for all" in text and "integrator API token" in text
     assert models.Patient.objects.filter(species="human").count() >= 200

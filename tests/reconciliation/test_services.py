@@ -241,18 +241,19 @@ def test_new_prescription_conflicting_with_an_allergy_is_flagged(ada, catalog_dr
 
 
 def test_fill_is_shared_as_medication_dispense_only_with_consent(linked_ada, pharmacist):
-    from pharmacy.actors import save_with_history, system_actor
+    from pharmacy.actors import system_actor
+    from pharmacy.services import fill_record
     from tests.factories import FillFactory
 
     def record(actor):
         fill = FillFactory.build(prescription=linked_ada.rx_warfarin, pharmacy=linked_ada.rx_warfarin.pharmacy)
-        return save_with_history(fill, actor=actor, reason="Filled")
+        return fill_record(fill=fill, actor=actor, reason="Filled")
 
     record(pharmacist)
     assert not OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()  # no consent
     EhrLink.objects.update(consent_to_exchange=True)
     record(system_actor("system:inbound"))  # not a person's action: not shared
-    FillFactory(prescription=linked_ada.rx_warfarin)  # no actor at all: not shared
+    FillFactory(prescription=linked_ada.rx_warfarin)  # the factories' system actor: not shared
     assert not OutboxMessage.objects.filter(kind="fhir:MedicationDispense").exists()
     fill = record(pharmacist)
     message = OutboxMessage.objects.get(kind="fhir:MedicationDispense")
