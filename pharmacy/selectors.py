@@ -188,3 +188,14 @@ def drug_interactions(prescription: models.Prescription) -> list:
     others = (models.Prescription.objects.filter(patient_id=prescription.patient_id, status="active")
               .exclude(pk=prescription.pk).values_list("drug__name", flat=True))
     return interactions(prescription.drug.name, list(others))
+
+
+def therapeutic_duplicates(prescription: models.Prescription, *, limit: int = 5) -> list[models.Prescription]:
+    """Drug utilization review, therapeutic duplication (docs/standards.md: two active prescriptions
+    in the same class): the patient's other active prescriptions in this drug's class; one query."""
+    if not prescription.drug.therapeutic_class:
+        return []
+    return list(models.Prescription.objects.filter(
+        patient_id=prescription.patient_id, status="active",
+        drug__therapeutic_class=prescription.drug.therapeutic_class)
+        .exclude(pk=prescription.pk).select_related("drug").order_by("pk")[:limit])

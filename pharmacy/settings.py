@@ -293,6 +293,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RecordSourceEnum": "pharmacy.choices.RecordSource",
         "RefillRequestSourceEnum": "refills.choices.RequestSource",
+        "RefillStatusEnum": "refills.choices.RefillStatus",
+        "RefillKindEnum": "refills.choices.RequestKind",
         "PACaseStatusEnum": "priorauth.choices.CaseStatus",
         "InboundMessageStatusEnum": "reconciliation.choices.InboundStatus",
         "InboundChannelEnum": "reconciliation.choices.Channel",

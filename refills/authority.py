@@ -112,9 +112,11 @@ def units_per_day(sig: str) -> Decimal | None:
     parsed = parse_directions(sig or "")
     if parsed.as_needed or parsed.taper or not parsed.dose or not parsed.frequency:
         return None
-    number = re.match(r"\s*(\d+(?:\.\d+)?)", parsed.dose)
-    if number is None:
+    # "1", "1.5", "1/2" tablet; a range ("1-2", "1 to 2", "1 or 2") is unclear: no warning.
+    number = re.match(r"\s*(\d+(?:\.\d+)?)(?:\s*/\s*(\d+))?(\s*(?:-|to\b|or\b)\s*\d)?", parsed.dose)
+    if number is None or number.group(3) or number.group(2) == "0":
         return None
+    dose = Decimal(number.group(1)) / (Decimal(number.group(2)) if number.group(2) else 1)
     freq = parsed.frequency.lower()
     per_day = _PER_DAY.get(freq)
     hours = re.fullmatch(r"q(\d+)h", freq)
@@ -122,7 +124,7 @@ def units_per_day(sig: str) -> Decimal | None:
         per_day = Decimal(24) / int(hours.group(1))
     if per_day is None:
         return None
-    return Decimal(number.group(1)) * Decimal(str(per_day))
+    return dose * Decimal(str(per_day))
 
 
 def authorization_values(req: RefillRequest, rx: Prescription, change: rules.Change) -> tuple[Decimal, int, int]:
@@ -137,6 +139,14 @@ def authorization_values(req: RefillRequest, rx: Prescription, change: rules.Cha
     else:
         refills = rx.refills_authorized
     return quantity, days, refills
+
+
+def quantity_warnings(req: RefillRequest, rx: Prescription, change: rules.Change = NO_CHANGE) -> list[str]:
+    """The sig / quantity mismatch warning for what the approval would send (empty when consistent
+    or when the sig does not read plainly)."""
+    quantity, days, _ = authorization_values(req, rx, change)
+    warning = rules.sig_quantity_warning(quantity=quantity, days_supply=days, units_per_day=units_per_day(rx.sig))
+    return [warning] if warning else []
 
 
 def limits_check(req: RefillRequest, rx: Prescription, change: rules.Change, *, today: date,

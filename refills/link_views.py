@@ -17,8 +17,10 @@ from pharmacy.errors import DomainError
 from pharmacy.rules.facts import fill_records
 from pharmacy.rules.supply import pdc
 
+from .authority import authority_for, change_of, offered_actions, quantity_warnings
 from .forms import LinkAnswerForm
 from .links import LINK_ACTOR, LinkError, prescriber_link_answer, prescriber_link_open
+from .selectors import refill_request_dur
 
 DONE_SESSION_KEY = "prescriber_link_done"
 
@@ -47,6 +49,16 @@ def prescriber_link(request, token: str):
     req = link.request
     form = LinkAnswerForm(request.POST or None, prescription=req.prescription,
                           requested_refills=req.pharmacy_requested_refills)
+    change_warnings = []
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["decision"] == "approve_with_changes":
+        # Issue 13 item 4: a quantity that does not match the sig is shown before the approval is
+        # recorded; the prescriber sends the same changes again to confirm them.
+        d = form.cleaned_data
+        change_warnings = quantity_warnings(req, req.prescription, change_of(d["quantity"], d["days_supply"],
+                                                                              d["refills"]))
+        if change_warnings and request.POST.get("confirm_quantity") != "1":
+            form.add_error(None, "Nothing was recorded yet: " + " ".join(change_warnings)
+                           + " Send the same changes again to approve them as they are.")
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -73,14 +85,10 @@ def prescriber_link(request, token: str):
     fills = list(req.prescription.fills.all())
     today = timezone.localdate()
     adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
-    from pharmacy.selectors import drug_interactions
-
-    from .authority import authority_for, offered_actions
-    from .links import LINK_ACTOR as actor
-
+    actor = LINK_ACTOR
     offered = offered_actions(req, actor, today=today)  # controlled renewal: new prescription (EPCS) or deny
     return _private(render(request, "refills/prescriber_link.html", {
-        "interactions": drug_interactions(req.prescription),
+        **refill_request_dur(req), "change_warnings": change_warnings,
         "link": link, "req": req, "rx": req.prescription, "patient": req.patient, "fills": fills[:8],
         "pdc": adherence, "form": form, "today": today, "offered": offered,
         "authority": authority_for(req, req.prescription, actor, today=today),

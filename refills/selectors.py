@@ -9,7 +9,9 @@ from pharmacy.dashboard import QueueSummary
 from pharmacy.models import Fill
 from pharmacy.roles import PRESCRIBER, user_roles
 from pharmacy.scoping import scope_to_pharmacy, scope_to_prescriber
+from pharmacy.selectors import drug_interactions, therapeutic_duplicates
 
+from . import authority
 from .choices import OPEN_STATUSES, RefillStatus
 from .models import RefillRequest
 
@@ -157,3 +159,13 @@ def controlled_substance_decisions(*, lo, hi, schedules, chunk_size: int = 2000)
             r.approved_days_supply,
             r.approved_refills,
         ]
+
+
+def refill_request_dur(req: RefillRequest, *, change=None) -> dict:
+    """Drug utilization review shown before approval (issue 13 items 4 and 6) on the request page,
+    the prescriber link and the API detail: the ONC high-priority interactions (and warfarin +
+    NSAIDs) with the patient's other active prescriptions, therapeutic duplications, and whether
+    quantity and days supply (as written, or as changed) match a readable sig."""
+    rx = req.prescription
+    return {"interactions": drug_interactions(rx), "therapeutic_duplications": therapeutic_duplicates(rx),
+            "quantity_warnings": authority.quantity_warnings(req, rx, change or authority.NO_CHANGE)}

@@ -124,15 +124,14 @@ def request_detail(request, pk: int):
     blocking = current_eligibility(req.prescription, kind=authority.kind, today=today).blocking_reasons \
         if req.is_open else ()
     overridable = bool(blocking) and all(r.overridable for r in blocking)
-    from pharmacy.selectors import drug_interactions
-
+    dur = selectors.refill_request_dur(req)
     return render(request, "refills/refill_request_detail.html", {
-        "interactions": drug_interactions(req.prescription),
+        **dur,
         "req": req, "fills": fills[:12], "pdc": adherence, "today": today,
         "offered": offered, "authority": authority, "blocking": blocking, "overridable": overridable,
         "approve_form": ApproveForm(initial=approve_initial), "deny_form": DenyForm(), "forward_form": ForwardForm(),
         "labs": list(req.patient.lab_results.all()[:10]),
-        "warnings": decision_warnings(req), "queue_query": queue_query, "done": done,
+        "warnings": decision_warnings(req) + dur["quantity_warnings"], "queue_query": queue_query, "done": done,
         "queue_url": reverse("refills:queue") + (f"?{queue_query}" if queue_query else ""),
     })
 

@@ -280,15 +280,16 @@ def check_changes(*, dea_schedule: str, quantity: Decimal | None, days_supply: i
     schedule's refills, the maximum authorization, or the new expiration; quantity and days supply
     positive; a quantity that does not match a readable sig is a warning."""
     errors: dict[str, str] = {}
-    warnings: list[str] = []
     if quantity is not None and quantity <= 0:
         errors["quantity"] = "Quantity must be greater than zero."
     if days_supply is not None and days_supply <= 0:
         errors["days_supply"] = "Days supply must be greater than zero."
     if refills is not None and refills < 0:
         errors["refills"] = "Refills cannot be negative."
+    warning = sig_quantity_warning(quantity=quantity, days_supply=days_supply, units_per_day=units_per_day)
+    warnings = [warning] if warning and not errors else []
     if errors or refills is None:
-        return ChangeCheck(errors, ())
+        return ChangeCheck(errors, tuple(warnings))
     limit = SCHEDULE_REFILL_LIMITS.get(dea_schedule)
     if limit is not None and refills > limit[0]:
         errors["refills"] = (f"{refills} refills is more than Schedule {roman(dea_schedule)} allows: at most "
@@ -304,9 +305,25 @@ def check_changes(*, dea_schedule: str, quantity: Decimal | None, days_supply: i
             errors["refills"] = (f"{refills} refills × {days_supply} days supply runs past the prescription's "
                                  f"expiration on {expiration.isoformat()} ({EXPIRY_SOURCE}); at most "
                                  f"{max((expiration - today).days // days_supply, 0)} refills.")
-    if units_per_day and quantity and days_supply:
-        expected = units_per_day * days_supply
-        if abs(quantity - expected) > max(Decimal("1"), expected * Decimal("0.1")):
-            warnings.append(f"Quantity {quantity.normalize():f} does not match the sig for {days_supply} days "
-                            f"({expected.normalize():f} expected at {units_per_day.normalize():f} a day).")
-    return ChangeCheck(errors, tuple(warnings))
+    return ChangeCheck(errors, tuple(warnings) if not errors else ())
+
+
+def format_quantity(value: Decimal) -> str:
+    """A quantity as people write it, to 3 decimals (the field's precision): 90.000 → "90",
+    0.5 → "0.5" (never "9E+1")."""
+    return format(Decimal(value).quantize(Decimal("0.001")).normalize(), "f")
+
+
+def sig_quantity_warning(*, quantity: Decimal | None, days_supply: int | None,
+                         units_per_day: Decimal | None) -> str:
+    """Issue 13 item 4: quantity and days supply consistent with a parsable sig. A quantity more
+    than 10 % (at least one unit) away from doses a day × days supply is a warning shown before
+    approval, never a refusal (a sig may mean more than the parser reads); "" when consistent or
+    when the sig does not read plainly (PRN, taper: ``units_per_day`` is None)."""
+    if not units_per_day or not quantity or not days_supply or quantity <= 0 or days_supply <= 0:
+        return ""
+    expected = units_per_day * days_supply
+    if abs(quantity - expected) <= max(Decimal("1"), expected * Decimal("0.1")):
+        return ""
+    return (f"Quantity {format_quantity(quantity)} does not match the sig for {days_supply} days "
+            f"({format_quantity(expected)} expected at {format_quantity(units_per_day)} a day).")

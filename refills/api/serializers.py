@@ -2,12 +2,14 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from pharmacy.api.serializers import PartnerScopedMixin
 from pharmacy.models import Prescription
 from refills.choices import IntakeChannel, RequestSource
 from refills.models import IntakeMessage, RefillRequest
+from refills.selectors import refill_request_dur
 
 
 class RefillRequestSerializer(serializers.ModelSerializer):
@@ -23,6 +25,43 @@ class RefillRequestSerializer(serializers.ModelSerializer):
                   "new_prescription_requested_at",
                   "outbound_message_id", "match_confidence", "triage_summary", "created_at", "updated_at"]
         read_only_fields = fields
+
+
+class RefillRequestDetailSerializer(RefillRequestSerializer):
+    """One request (GET /api/v1/refill-requests/{id}/): every list field plus the drug utilization
+    review a person sees before approving (refills.selectors.refill_request_dur)."""
+
+    interactions = serializers.SerializerMethodField()
+    therapeutic_duplications = serializers.SerializerMethodField()
+    quantity_warnings = serializers.SerializerMethodField()
+
+    class Meta(RefillRequestSerializer.Meta):
+        fields = [*RefillRequestSerializer.Meta.fields, "interactions", "therapeutic_duplications",
+                  "quantity_warnings"]
+        read_only_fields = fields
+
+    def _dur(self, obj) -> dict:
+        cache = self.context.setdefault("_dur", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = refill_request_dur(obj)
+        return cache[obj.pk]
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "code": {"type": "string"}, "pair": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+        "drug": {"type": "string"}, "other": {"type": "string"}, "severity": {"type": "string"},
+        "message": {"type": "string"}, "citation": {"type": "string"}}}})
+    def get_interactions(self, obj) -> list:
+        return [i.as_json() for i in self._dur(obj)["interactions"]]
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "prescription": {"type": "integer"}, "drug": {"type": "string"}, "therapeutic_class": {"type": "string"}}}})
+    def get_therapeutic_duplications(self, obj) -> list:
+        return [{"prescription": o.pk, "drug": str(o.drug), "therapeutic_class": o.drug.therapeutic_class}
+                for o in self._dur(obj)["therapeutic_duplications"]]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string"}})
+    def get_quantity_warnings(self, obj) -> list[str]:
+        return list(self._dur(obj)["quantity_warnings"])
 
 
 class RefillRequestCreateSerializer(PartnerScopedMixin, serializers.Serializer):

@@ -31,6 +31,9 @@ class RefillRequestViewSet(PhiReadMixin, mixins.ListModelMixin, mixins.RetrieveM
         "intake": STAFF | {INTEGRATOR},
     }
 
+    def get_serializer_class(self):
+        return s.RefillRequestDetailSerializer if self.action == "retrieve" else s.RefillRequestSerializer
+
     def get_queryset(self):
         qs = selectors.refill_request_list(user=self.request.user)
         if self.action == "list":  # the list serializer reads only the drug; the rest are ids

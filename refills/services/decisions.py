@@ -14,6 +14,7 @@ from pharmacy.errors import DomainError
 from pharmacy.interop.ncpdp import DENIAL_REASON_CODES
 from pharmacy.models import Prescription, default_expiration
 from pharmacy.roles import ADMIN, PHARMACIST, require_role
+from pharmacy.rules.authority import format_quantity
 
 from .. import authority, dispatch, facts
 from ..choices import RequestKind
@@ -49,7 +50,7 @@ def _changes(rx: Prescription, change, values: tuple) -> dict:
     quantity, days, refills = values
     out = {}
     if change.quantity is not None and quantity != rx.quantity:
-        out["quantity"] = {"from": str(rx.quantity.normalize()), "to": str(quantity.normalize())}
+        out["quantity"] = {"from": format_quantity(rx.quantity), "to": format_quantity(quantity)}
     if change.days_supply is not None and days != rx.days_supply:
         out["days_supply"] = {"from": rx.days_supply, "to": days}
     if change.refills is not None and refills != rx.refills_authorized:

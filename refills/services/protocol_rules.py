@@ -12,7 +12,7 @@ from audit.events import record_event
 from pharmacy.actors import Actor, SystemActor, save_with_history
 from pharmacy.models import Prescription
 from pharmacy.roles import ADMIN, require_role
-from pharmacy.selectors import drug_interactions
+from pharmacy.selectors import drug_interactions, therapeutic_duplicates
 
 from .. import authority
 from ..models import ProtocolRule, RefillRequest
@@ -49,9 +49,7 @@ def _with_duplication(decision, *, rx: Prescription):
 
     if decision.outcome != "approve" or not rx.drug.therapeutic_class:
         return decision
-    others = list(Prescription.objects.filter(patient_id=rx.patient_id, status="active",
-                                              drug__therapeutic_class=rx.drug.therapeutic_class)
-                  .exclude(pk=rx.pk).select_related("drug")[:3])
+    others = therapeutic_duplicates(rx, limit=3)
     if not others:
         return dataclasses.replace(decision, trace=(*decision.trace, Check(
             "no_therapeutic_duplication", True, "no other active prescription in the same class")))
