@@ -389,6 +389,8 @@ RXHUB = {
     "PUBLIC_BASE_URL_SET": bool(os.environ.get("RXHUB_PUBLIC_BASE_URL")),
     "DEFAULT_FACILITY_CODE": os.environ.get("RXHUB_DEFAULT_FACILITY", "MAIN"),
     "MAX_INBOUND_BYTES": int(os.environ.get("RXHUB_MAX_INBOUND_BYTES", str(5 * 1024 * 1024))),
+    # A member's copy of the NCPDP SCRIPT 2017071 XSDs (never in the repository); PharmacyConfig.ready()
+    # hands it to the pure codec (pharmacy.interop.ncpdp.schema.configure). "" = no XSD validation.
     "NCPDP_XSD_DIR": os.environ.get("NCPDP_XSD_DIR", ""),
     "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("RXHUB_OUTBOX_MAX_ATTEMPTS", "8")),
     # A delivery claims its message for this long (it sends with no transaction open); a worker that

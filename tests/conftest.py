@@ -12,9 +12,18 @@ CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 # When set, every NCPDP message the suite puts in the outbox and every NCPDP answer we give is
 # validated against the official schema as it is saved (a test making an invalid one fails), and the
 # builder variants are validated in tests/interop/test_ncpdp_schema.py. When unset, one line says so.
+# The suite's switch is the same variable pharmacy/settings.py reads into RXHUB["NCPDP_XSD_DIR"]
+# (PharmacyConfig.ready() hands it to the codec); handed down here too for pure runs (-p no:django).
 NCPDP_XSD_DIR = os.environ.get("NCPDP_XSD_DIR", "").strip()
 NCPDP_SKIPPED = "NCPDP SCRIPT schema validation skipped: NCPDP_XSD_DIR is not set (structural tests only)"
 _validated = {"messages": 0}
+
+
+def pytest_configure(config):
+    from pharmacy.interop.ncpdp import schema
+
+    if NCPDP_XSD_DIR and not schema.configured_dir():
+        schema.configure(NCPDP_XSD_DIR)
 
 
 def pytest_report_header(config):

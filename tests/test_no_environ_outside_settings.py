@@ -18,9 +18,6 @@ ALLOWED = {
     ("pharmacy/management/commands/serve.py", "self.process = subprocess.Popen(self.argv, env=os.environ.copy())"),
     # The one helper that reads a secret NAMED by configuration, at use time (documented in settings).
     ("pharmacy/secrets.py", 'return os.environ.get(name, "") if name else ""'),
-    # Still open (issue 12): the pure NCPDP codec reads NCPDP_XSD_DIR itself; settings exposes the same
-    # value as RXHUB["NCPDP_XSD_DIR"]; the caller should hand the directory down instead.
-    ("pharmacy/interop/ncpdp/schema.py", 'return os.environ.get(ENV, "").strip()'),
 }
 
 

@@ -482,7 +482,7 @@ TOY_XSD = """<?xml version="1.0"?>
 """
 
 
-def test_validation_seam_with_a_schema_compiles_once_and_refuses_invalid_builds(tmp_path, monkeypatch):
+def test_validation_seam_with_a_schema_compiles_once_and_refuses_invalid_builds(tmp_path):
     from pharmacy.interop.ncpdp import schema
 
     (tmp_path / "transport.xsd").write_text(TOY_XSD)
@@ -492,10 +492,15 @@ def test_validation_seam_with_a_schema_compiles_once_and_refuses_invalid_builds(
     assert schema.compile_count() == before + 1  # one compile per schema set, kept for the process
     errors = n.validate_against_xsd("<Message><Body/></Message>", tmp_path)
     assert errors and "Header" in errors[0]
-    monkeypatch.setenv("NCPDP_XSD_DIR", str(tmp_path))
-    assert n.parse_message(GOOD_NEWRX).schema_errors == []
-    with pytest.raises(n.SchemaInvalid):
-        schema.check_built("<Message><Body/></Message>", "Test")
+    previous = schema.configure(tmp_path)  # the core hands the folder down (settings.RXHUB, ready())
+    try:
+        assert schema.configured_dir() == str(tmp_path)
+        assert n.parse_message(GOOD_NEWRX).schema_errors == []
+        with pytest.raises(n.SchemaInvalid):
+            schema.check_built("<Message><Body/></Message>", "Test")
+    finally:
+        schema.configure(previous)
+    assert schema.configured_dir() == previous
 
 
 def test_answers_never_fail_on_text_without_an_ascii_form():

@@ -1,30 +1,29 @@
 """Validation seam: check a message against a member's copy of the official NCPDP XSDs.
 
-The XSDs are NCPDP copyrighted member material and are never in this repository. When the
-environment variable ``NCPDP_XSD_DIR`` points at a folder holding the 2017071 schema set (entry
-point ``transport.xsd``), every message this package builds or receives is validated with lxml;
-the compiled schema is kept for the life of the process (one compile per directory).
+The XSDs are NCPDP copyrighted member material and are never in this repository. When the core
+hands this module a folder holding the 2017071 schema set (entry point ``transport.xsd``) through
+:func:`configure`, every message this package builds or receives is validated with lxml; the
+compiled schema is kept for the life of the process (one compile per directory).
 
+* :func:`configure` — the folder to validate against ("" = off). Called by
+  ``PharmacyConfig.ready()`` with ``settings.RXHUB["NCPDP_XSD_DIR"]`` (read once from the
+  ``NCPDP_XSD_DIR`` environment variable in pharmacy/settings.py) and again when a test overrides
+  ``RXHUB``; this module reads neither settings nor the environment (pure).
 * :func:`validate_against_xsd` — the errors for one document ([] = valid), or None when no schema
   is configured (*not checked*).
 * :func:`check_built` — raise :class:`SchemaInvalid` for a message we built that the schema
   refuses (a bug of ours: better an exception in the service than a message the partner rejects).
-
-The variable is read from the process environment (not Django settings), so the pure codecs and
-the test suite use the same switch; pharmacy/settings.py exposes the same value as
-``RXHUB["NCPDP_XSD_DIR"]``.
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from os import PathLike
 from pathlib import Path
 
-ENV = "NCPDP_XSD_DIR"
 _lock = threading.Lock()
 _compiled: dict[str, object] = {}
+_configured = ""
 
 
 class SchemaInvalid(ValueError):
@@ -36,8 +35,16 @@ class SchemaInvalid(ValueError):
         self.errors = errors
 
 
+def configure(xsd_dir: str | PathLike[str] | None) -> str:
+    """Validate against the XSDs in ``xsd_dir`` from now on ("" or None: no validation). Returns
+    the folder configured before, so a caller can put it back."""
+    global _configured
+    previous, _configured = _configured, str(xsd_dir or "").strip()
+    return previous
+
+
 def configured_dir() -> str:
-    return os.environ.get(ENV, "").strip()
+    return _configured
 
 
 def _entry(xsd_dir: str | PathLike[str]) -> Path | None:
@@ -67,7 +74,7 @@ def compile_count() -> int:
 
 
 def validate_against_xsd(xml: bytes | str, xsd_dir: str | PathLike[str] | None = None) -> list[str] | None:
-    """Errors of ``xml`` against the XSDs in ``xsd_dir`` (default: ``$NCPDP_XSD_DIR``); [] when
+    """Errors of ``xml`` against the XSDs in ``xsd_dir`` (default: the folder given to :func:`configure`); [] when
     valid; None when no schema is configured or the folder holds no ``transport.xsd``. The
     document is parsed without DTDs, entity expansion or network access."""
     xsd_dir = configured_dir() if xsd_dir is None else xsd_dir
