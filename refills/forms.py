@@ -41,6 +41,8 @@ class LinkAnswerForm(forms.Form):
                            label="Note to the pharmacy (optional)")
     reason_code = forms.ChoiceField(required=False, choices=sorted(DENIAL_REASON_CODES.items()), initial="AF",
                                     label="Denial reason")
+    override_reason = forms.CharField(required=False, max_length=500, label="Reason to approve despite the allergy",
+                                      widget=forms.Textarea(attrs={"rows": 2}))
     reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
                              label="Reason for denial")
 
@@ -75,6 +77,8 @@ class LinkAnswerForm(forms.Form):
         else:
             for name in self.CHANGES:
                 data[name] = None
+        if decision not in ("approve", "approve_with_changes"):
+            data["override_reason"] = ""
         return data
 
 

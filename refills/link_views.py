@@ -18,6 +18,8 @@ from pharmacy.rules.facts import fill_records
 from pharmacy.rules.supply import pdc
 
 from .authority import authority_for, change_of, offered_actions, quantity_warnings
+from .eligibility import ALLERGY_CONFLICT
+from .facts import current_eligibility
 from .forms import LinkAnswerForm
 from .links import LINK_ACTOR, LinkError, prescriber_link_answer, prescriber_link_open
 from .selectors import refill_request_dur
@@ -65,7 +67,7 @@ def prescriber_link(request, token: str):
             req = prescriber_link_answer(
                 token=token, decision=d["decision"], note=d["note"], quantity=d["quantity"],
                 days_supply=d["days_supply"], refills=d["refills"], reason=d["reason"],
-                reason_code=d["reason_code"] or "AF", ip=client_ip(request))
+                reason_code=d["reason_code"] or "AF", ip=client_ip(request), override_reason=d["override_reason"])
         except LinkError as exc:
             return _refused(request, exc)
         except ValidationError as exc:  # e.g. more refills than the schedule allows; nothing was recorded
@@ -87,11 +89,15 @@ def prescriber_link(request, token: str):
     adherence = pdc(fill_records(fills), start=today - timedelta(days=180), end=today) if fills else None
     actor = LINK_ACTOR
     offered = offered_actions(req, actor, today=today)  # controlled renewal: new prescription (EPCS) or deny
+    authority = authority_for(req, req.prescription, actor, today=today)
+    # An active allergy conflict blocks approval; the prescriber may approve over it with a reason.
+    allergy = [r for r in current_eligibility(req.prescription, kind=authority.kind, today=today).blocking_reasons
+               if r.code == ALLERGY_CONFLICT]
     return _private(render(request, "refills/prescriber_link.html", {
-        **refill_request_dur(req), "change_warnings": change_warnings,
+        **refill_request_dur(req), "change_warnings": change_warnings, "allergy_conflicts": allergy,
         "link": link, "req": req, "rx": req.prescription, "patient": req.patient, "fills": fills[:8],
         "pdc": adherence, "form": form, "today": today, "offered": offered,
-        "authority": authority_for(req, req.prescription, actor, today=today),
+        "authority": authority,
     }))  # a form with errors answers 200: Django logs every 4xx with its path, and this one still works
 
 

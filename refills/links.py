@@ -239,7 +239,7 @@ def prescriber_link_open(*, token: str) -> PrescriberLink:
 
 def prescriber_link_answer(*, token: str, decision: str, note: str = "", quantity=None, days_supply: int | None = None,
                            refills: int | None = None, reason: str = "", reason_code: str = "AF",
-                           ip: str | None = None) -> RefillRequest:
+                           ip: str | None = None, override_reason: str = "") -> RefillRequest:
     """The prescriber's answer through the link: the link is the credential. One transaction:
     the link locked and checked, marked used, the decision recorded (approve / approve with
     changes / deny, the NCPDP message queued by the decision service), the audit event written.
@@ -273,14 +273,18 @@ def prescriber_link_answer(*, token: str, decision: str, note: str = "", quantit
                 if decision == "approve_with_changes" else {}
             if decision == "approve_with_changes" and all(v is None for v in changes.values()):
                 raise ValidationError({"quantity": "Give the quantity, days supply or refills you want changed."})
+            # An active allergy conflict: the prescriber approves over it only with a reason, recorded
+            # in the decision (override_reason, overridden_findings) and its history row.
+            why = f"{override_reason.strip()} ({signed})" if override_reason.strip() else ""
             req = services.refill_request_approve(request_id=req.pk, actor=LINK_ACTOR,
                                                   note=f"{note.strip()} ({signed})" if note.strip() else signed,
-                                                  **changes)
+                                                  override_reason=why, **changes)
         record_event(kind="refill.link_used", actor=LINK_ACTOR, subject=req, patient_id=req.patient_id,
                      summary=f"{prescriber} answered by link: {req.get_status_display()}",
                      data={"link_id": link.pk, "prescriber_id": prescriber.pk, "decision": decision, "ip": ip,
                            "quantity": str(quantity) if quantity is not None else None, "days_supply": days_supply,
-                           "refills": refills, "reason_code": reason_code if decision == "deny" else None})
+                           "refills": refills, "reason_code": reason_code if decision == "deny" else None,
+                           "overridden": list(req.overridden_findings or [])})
     return req
 
 

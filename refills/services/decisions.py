@@ -18,7 +18,7 @@ from pharmacy.rules.authority import format_quantity
 
 from .. import authority, dispatch, facts
 from ..choices import RequestKind
-from ..eligibility import OVERRIDABLE_CODES
+from ..eligibility import ALLERGY_CONFLICT, OVERRIDABLE_CODES
 from ..models import RefillRequest
 from ._common import S, _check_not_claimed_by_other, _locked, _may_decide, _move, _notify
 
@@ -27,17 +27,22 @@ def _eligibility_gate(req: RefillRequest, rx: Prescription, actor: Actor, *, kin
                       override_reason: str) -> list[str]:
     """Blocking findings stop every approval (API 409 ``not_eligible`` with the finding codes). An
     allergy conflict or a refill too soon may be overridden by a pharmacist — a person, with a
-    reason — never by a protocol or a link. Returns the codes overridden."""
+    reason; an allergy conflict also by the request's own prescriber (through the signed link or
+    logged in), with a reason — never by a protocol. Returns the codes overridden."""
     result = facts.current_eligibility(rx, kind=kind, today=today)
     blocking = result.blocking_reasons
     if not blocking:
         return []
     decider = authority.decider_for(actor, req, rx)
     overridable = all(r.code in OVERRIDABLE_CODES for r in blocking)
-    if overridable and override_reason.strip() and decider.kind == "pharmacist":
+    prescriber_may = decider.kind == "prescriber" and decider.is_request_prescriber \
+        and all(r.code == ALLERGY_CONFLICT for r in blocking)
+    if override_reason.strip() and ((overridable and decider.kind == "pharmacist") or prescriber_may):
         return [r.code for r in blocking]
     hint = ""
-    if overridable:
+    if prescriber_may:
+        hint = " The prescriber may approve over the allergy conflict with a reason."
+    elif overridable:
         hint = (" A pharmacist may override this with a reason." if decider.kind == "pharmacist"
                 else " Only a pharmacist may override this, with a reason.")
     raise DomainError(
