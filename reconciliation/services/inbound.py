@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.events import record_event
 from pharmacy import workflow
-from pharmacy.actors import Actor, actor_user, save_with_history
+from pharmacy.actors import Actor, actor_user, bulk_create_recorded, save_with_history
 from pharmacy.errors import DomainError, TransitionNotAllowed
 from pharmacy.inbound import (
     REPROCESSABLE,
@@ -33,7 +33,7 @@ from pharmacy.interop.clinical import ClinicalParseError, ClinicalRecord
 from pharmacy.interop.detect import detect_format, format_mismatch, read_clinical
 from pharmacy.models import Diagnosis, LabResult, Patient
 from pharmacy.roles import ADMIN, INTEGRATOR, PHARMACIST, TECHNICIAN, require_role
-from pharmacy.validators import icd10cm_is_valid, normalize_icd10cm, validate_loinc
+from pharmacy.validators import icd10cm_is_valid, loinc_is_valid, normalize_icd10cm
 
 from .. import choices
 from ..choices import (
@@ -286,26 +286,33 @@ def _aware(value) -> datetime | None:
 
 
 def _store_labs(patient: Patient, record: ClinicalRecord, message: InboundMessage) -> int:
-    """ORU/OBX and C-CDA/FHIR results with a LOINC code → LabResult rows (used by refill protocols)."""
-    created = 0
+    """ORU/OBX and C-CDA/FHIR results with a LOINC code → LabResult rows (used by refill protocols).
+
+    Set-based: one read of the patient's (code, time) pairs on file, then the new rows and their
+    history rows in batches (``bulk_create_recorded``: history type "+", the inbound system user,
+    the same change reason as a single save) — not one save and one history row per OBX. A result
+    already on file, or repeated in the message, is stored once (the first one wins)."""
+    seen = set(LabResult.objects.filter(patient=patient).values_list("loinc_code", "collected_at"))
+    rows = []
     for lab in record.lab_results:
         if lab.code_system != "loinc" or not lab.code or lab.value in ("", None):
             continue
-        try:
-            validate_loinc(lab.code)
-        except ValidationError:
+        if not loinc_is_valid(lab.code):
             continue
         collected = _aware(lab.observed_at) or message.received_at
-        if LabResult.objects.filter(patient=patient, loinc_code=lab.code, collected_at=collected).exists():
+        key = (lab.code, collected)
+        if key in seen:
             continue
+        seen.add(key)
         flag = (lab.abnormal_flag or "").upper()
         flag = flag if flag in {"N", "L", "H", "LL", "HH", "A"} else ""
-        save_with_history(LabResult(
+        rows.append(LabResult(
             patient=patient, loinc_code=lab.code, name=(lab.name or lab.code)[:200], value=str(lab.value)[:64],
             unit=(lab.unit or "")[:32], reference_range=(lab.reference_range or "")[:64], abnormal_flag=flag,
-            collected_at=collected, source="ehr"), actor=_sys(INBOUND), reason=f"From inbound message {message.pk}")
-        created += 1
-    return created
+            collected_at=collected, source="ehr"))
+    if rows:
+        bulk_create_recorded(LabResult, rows, actor=_sys(INBOUND), reason=f"From inbound message {message.pk}")
+    return len(rows)
 
 
 def _store_problems(patient: Patient, record: ClinicalRecord, message: InboundMessage) -> int:
