@@ -267,11 +267,15 @@ def _prescriptions(ctx: DemoContext, actor) -> None:
         elif expiration < today and status == "active":
             status = "expired"
         remaining = max(0, refills - (len(fill_dates) - 1))
-        quantity = Decimal(days * rng.choice([1, 1, 2]))
+        doses_a_day = rng.choice([1, 1, 2])
+        quantity = Decimal(days * doses_a_day)
+        # The sig agrees with quantity / days supply (a mismatch is a warning before approval, issue 13).
+        sigs = (["Take 1 tablet by mouth twice daily"] * 4 if doses_a_day == 2 else
+                ["Take 1 tablet by mouth once daily", "Take 1 tablet by mouth once daily",
+                 "Take 1 tablet by mouth at bedtime", "Take 1 tablet by mouth every morning"])
         rx = models.Prescription(
             patient=patient, prescriber=prescriber, drug=drug, rx_number=f"RX{rx_counter}",
-            sig=rng.choice(["Take 1 tablet by mouth once daily", "Take 1 tablet by mouth twice daily",
-                            "Take 1 tablet by mouth at bedtime", "Take 1 tablet by mouth every morning"])
+            sig=rng.choice(sigs)
             if drug.dose_form in ("tablet", "capsule", "") else f"Use as directed ({drug.dose_form})",
             quantity=quantity, days_supply=days, refills_authorized=refills, refills_remaining=remaining,
             written_date=written, expiration_date=expiration, pharmacy=pharmacy or patient.preferred_pharmacy,
