@@ -55,19 +55,35 @@ def seed_authority(ctx, pharmacist) -> None:
 
     actor = system_actor("system:demo-seed")
     prescriber = next((p for p in ctx.prescribers if p.user_id and p.dea_number), None)
-    patients = [p for p in ctx.patients if p.preferred_pharmacy_id][:3]
-    if prescriber is None or len(patients) < 3:
+    patients = [p for p in ctx.patients if p.preferred_pharmacy_id][:4]
+    if prescriber is None or len(patients) < 4:
         return
     today = ctx.today
     examples = (
         ("2", patients[0], 0, 0, 25, "pharmacy", "Schedule II renewal (new prescription from the prescriber's EPCS)"),
         ("4", patients[1], 3, 2, 60, "patient", "Schedule IV refill within 5 refills and 6 months"),
         ("statin", patients[2], 5, 0, 200, "pharmacy", "Statin renewal covered by the demo agreement"),
+        # DUR (issue 13 item 6): simvastatin with diltiazem is ONC high-priority pair 11 (Phansalkar
+        # 2012, pharmacy/data/onc_high_priority_ddi.json): the request page and the link show it and
+        # the statin protocol (assist) refers it to a person.
+        ("interaction", patients[3], 5, 3, 120, "patient", "Simvastatin refill with diltiazem also active"),
     )
     for key, patient, authorized, remaining, written_ago, source, why in examples:
         drugs = Drug.objects.filter(species="human", is_active=True)
-        drug = (drugs.filter(therapeutic_class="statin", dea_schedule="none") if key == "statin"
-                else drugs.filter(dea_schedule=key)).order_by("name").first()
+        if key == "interaction":
+            drug = drugs.filter(name="simvastatin").order_by("strength").first()
+            other = drugs.filter(name="diltiazem").order_by("strength").first()
+            if drug is None or other is None:
+                continue
+            also = Prescription(patient=patient, prescriber=prescriber, drug=other, quantity=Decimal("30"),
+                                sig="Take 1 capsule by mouth once daily", days_supply=30, refills_authorized=5,
+                                refills_remaining=4, written_date=today - timedelta(days=90),
+                                pharmacy_id=patient.preferred_pharmacy_id, rx_number="DEMO-DUR-DILTIAZEM")
+            also.full_clean()
+            prescription_create(prescription=also, actor=actor, reason=f"Demo data: {why}")
+        else:
+            drug = (drugs.filter(therapeutic_class="statin", dea_schedule="none") if key == "statin"
+                    else drugs.filter(dea_schedule=key)).order_by("name").first()
         if drug is None:
             continue
         rx = Prescription(patient=patient, prescriber=prescriber, drug=drug, sig="Take 1 tablet by mouth once daily",

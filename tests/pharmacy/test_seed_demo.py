@@ -61,6 +61,7 @@ def _seeded_decisions_keep_the_authority_rules():
     """Issue 13: the demo has a Schedule II renewal, a Schedule IV refill within limits, an agreement
     and a request it covers; no seeded decision breaks who-may-authorize or the limits."""
     from pharmacy.rules.authority import SCHEDULE_REFILL_LIMITS
+    from pharmacy.selectors import drug_interactions, therapeutic_duplicates
     from refills.choices import APPROVED_STATUSES, RefillStatus
     from refills.models import RefillRequest
 
@@ -89,6 +90,17 @@ def _seeded_decisions_keep_the_authority_rules():
             assert rx.refills_authorized <= limit[0]
         if req.approved_refills is not None:
             assert req.approved_refills * (req.approved_days_supply or rx.days_supply) <= 365
+        if req.decided_by.username == "system:refill-protocol":  # a protocol never approves over DUR
+            assert not drug_interactions(rx), f"request {req.pk} auto-approved over a high-priority interaction"
+            assert not therapeutic_duplicates(rx), f"request {req.pk} auto-approved over a duplication"
+    # DUR on the page (issue 13 item 6): an open request with a high-priority interaction, which the
+    # statin protocol (assist) referred to a person rather than suggesting approval.
+    dur = [r for r in requests.filter(status="needs_review", prescription__rx_number="DEMO-AUTH-INTERACTION")
+           if drug_interactions(r.prescription)]
+    assert [i.pair_id for i in drug_interactions(dur[0].prescription)] == [11]
+    assert dur[0].protocol_suggestion != "approve"
+    # (the protocol may refer it earlier, e.g. for labs; the interaction check never passes it)
+    assert not any(c["name"] == "no_high_priority_interaction" and c["passed"] for c in dur[0].protocol_trace)
 
 
 def test_seed_demo_has_data_for_every_feature_of_the_tour():
